@@ -1,0 +1,157 @@
+"""The `attnlab` command line: a thin shell over recipes. Each handler parses, calls, prints.
+
+Bad input or usage -> one line on stderr and exit code 2 (no traceback). Heavy imports (torch) happen
+inside the handlers that need them, so `attnlab --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from attnlab import __version__
+from attnlab.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr (exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and training (override the preset)")
+    g.add_argument("--preset", default="tiny", help="starting configuration: tiny (CPU), small, base (default: tiny)")
+    g.add_argument("--heads", type=int, dest="n_heads", help="attention heads per layer (must divide --d-model)")
+    g.add_argument("--layers", type=int, dest="n_layers", help="encoder layers")
+    g.add_argument("--d-model", type=int, dest="d_model", help="model width")
+    g.add_argument("--d-ff", type=int, dest="d_ff", help="feed-forward width")
+    g.add_argument("--max-len", type=int, dest="max_len", help="truncate texts to this many tokens")
+    g.add_argument("--vocab-size", type=int, dest="vocab_size", help="tokenizer vocabulary size")
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int, dest="batch_size")
+    g.add_argument("--lr", type=float, help="peak learning rate (AdamW, warmup then linear decay)")
+    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (0 = off)")
+    g.add_argument("--monitor", choices=["macro_f1", "accuracy", "val_loss"],
+                   help="validation metric for early stopping (default macro_f1)")
+    g.add_argument("--class-weights", choices=["none", "balanced"], dest="class_weights",
+                   help="weight the loss by inverse class frequency")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto (default), cpu or cuda")
+    g.add_argument("--positive", dest="positive_label", help="positive class for binary metrics")
+    p.add_argument("--out", help="run directory to create (default: runs/NAME-TIMESTAMP)")
+    p.add_argument("--task", choices=["classify"], default="classify",
+                   help="classify (translation arrives in a later version)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="attnlab", description="Train, evaluate and inspect attention models for NLP.")
+    parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="main job: train on the embedded SMS-spam data, evaluate, write a run directory")
+    p.add_argument("--data", default="sms-spam", help="built-in dataset name or data file (default: sms-spam)")
+    _add_model_flags(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("train", help="train a classifier on your CSV/TSV/JSONL/Parquet file (or a built-in name)")
+    p.add_argument("data", help="data file or built-in dataset name")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    _add_model_flags(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("predict", help="classify texts with a saved run")
+    p.add_argument("run_dir")
+    p.add_argument("texts", nargs="*", help="texts to classify (else --file, else one per line on stdin)")
+    p.add_argument("--file", help="a .txt file (one text per line) or CSV/TSV/JSONL/Parquet with --text-column")
+    p.add_argument("--text-column", default="text")
+    p.set_defaults(handler=cmd_predict)
+    return parser
+
+
+_SECTIONS = {
+    "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
+    "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed"),
+    "data": ("text_column", "label_column", "positive_label"),
+}
+
+
+def config_from_args(args: argparse.Namespace):
+    """The preset named by --preset with the flags the user gave laid over it (validated)."""
+    from attnlab.config import preset
+
+    cfg = preset(args.preset)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    changes: dict[str, Any] = {s: {k: given[k] for k in keys if k in given} for s, keys in _SECTIONS.items()}
+    changes["data"]["source"] = getattr(args, "data", None) or "sms-spam"
+    if "device" in given:
+        changes["device"] = given["device"]
+    return cfg.replace(**changes)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)  # validates before anything is created on disk
+    out = args.out or f"runs/{Path(cfg.data.source).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from rich.console import Console
+
+    from attnlab.recipes.train_classifier import train_classifier
+    from attnlab.report.terminal import print_classification_summary
+
+    report = train_classifier(cfg, out, console=Console(stderr=True))
+    print_classification_summary(report, Console())
+    print(f"run directory: {out}")
+    return 0
+
+
+def _read_predict_texts(args: argparse.Namespace) -> list[str]:
+    if args.texts:
+        return list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if path.suffix.lower() == ".txt":
+            if not path.is_file():
+                raise InputError(f"file {path} not found; pass an existing file to --file")
+            try:
+                return [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path} is not UTF-8 (byte {exc.start}); re-encode it, e.g. "
+                                 f"`iconv -f latin1 -t utf-8`") from None
+        from attnlab.data.readers import read_table
+
+        return [str(t) for t in read_table(path, [args.text_column])[args.text_column]]
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("no texts given; pass texts as arguments, --file FILE, or pipe one text per line to stdin")
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    texts = _read_predict_texts(args)
+    from attnlab.recipes.predict import predict
+
+    labels, proba = predict(args.run_dir, texts)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["prediction", *(f"p_{lab}" for lab in labels), "text"])
+    for text, row in zip(texts, proba):
+        writer.writerow([labels[int(row.argmax())], *(f"{p:.4f}" for p in row), text])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except InputError as exc:
+        print(f"attnlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attnlab: interrupted; nothing was written for the unfinished run", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,92 @@
+"""Atomic file output and run directories that appear whole or not at all."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from attnlab.errors import InputError
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """JSON with NaN forbidden: undefined numbers must already be ``None``."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def atomic_write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RunDirectory:
+    """A run directory built in a hidden sibling folder and renamed into place on success.
+
+    Nothing appears at ``final`` until :meth:`commit`; on an error the partial folder is removed, so a
+    failed run never leaves a half-written directory behind.
+    """
+
+    def __init__(self, final: str | os.PathLike) -> None:
+        self.final = Path(final)
+        if self.final.exists() and not self.final.is_dir():
+            raise InputError(f"output path {self.final} exists and is a file; pass --out with a new directory name")
+        if self.final.exists() and any(self.final.iterdir()):
+            raise InputError(f"output directory {self.final} already exists and is not empty; "
+                             "pass --out with a new name (attnlab never overwrites a run)")
+        parent = self.final.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=parent))
+        except OSError as exc:
+            raise InputError(f"cannot create the run directory in {parent}: {exc.strerror}; "
+                             "pass --out with a writable location") from None
+
+    def __enter__(self) -> "RunDirectory":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self) -> Path:
+        if self.final.exists():
+            self.final.rmdir()  # only ever an empty folder here (checked in __init__)
+        os.replace(self.path, self.final)
+        self.path = self.final
+        return self.final

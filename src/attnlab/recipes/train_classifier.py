@@ -1,0 +1,158 @@
+"""Recipe: train a Transformer encoder classifier and evaluate it on the held-out test split.
+
+data -> split -> tokenizer (train split only) -> model -> fit (early stopping on validation) -> test
+evaluation -> run directory (config.json, model.safetensors, tokenizer.json, history.jsonl,
+predictions.csv, report.json), built in a hidden folder and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from attnlab import __version__
+from attnlab.config import RunConfig
+from attnlab.data.builtin import BUILTIN, load_builtin
+from attnlab.data.readers import check_trainable, read_labelled_texts
+from attnlab.data.splits import stratified_split
+from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
+from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
+from attnlab.metrics.summary import classification_report
+from attnlab.models.builders import build_classifier
+from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
+from attnlab.train.loop import TensorData, fit, predict_logits
+
+
+def load_data(cfg: RunConfig):
+    """The labelled texts named by ``cfg.data.source`` (a built-in dataset name or a file path)."""
+    if cfg.data.source in BUILTIN:
+        return load_builtin(cfg.data.source)
+    return read_labelled_texts(cfg.data.source, text_column=cfg.data.text_column,
+                               label_column=cfg.data.label_column)
+
+
+def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: list[str]) -> tuple[str | None, str]:
+    """The positive class for binary metrics, and where the choice came from (recorded in the report)."""
+    if cfg.data.positive_label is not None:
+        if cfg.data.positive_label not in label_names:
+            from attnlab.errors import InputError
+            raise InputError(f"--positive {cfg.data.positive_label!r} is not a label of the data; "
+                             f"labels are: {', '.join(label_names)}")
+        return cfg.data.positive_label, "given"
+    if len(label_names) != 2:
+        return None, "multiclass: no positive class"
+    builtin = BUILTIN.get(cfg.data.source)
+    if builtin is not None and builtin.positive_label:
+        return builtin.positive_label, "built-in dataset"
+    if set(label_names) == {"0", "1"}:
+        return "1", "label 1 of a 0/1 task"
+    counts = Counter(train_labels)
+    return min(label_names, key=lambda lab: (counts[lab], lab)), "minority class of the training split"
+
+
+def encode_split(tokenizer, texts: list[str], label_idx: np.ndarray, max_len: int) -> tuple[TensorData, int]:
+    enc = encode(tokenizer, texts, max_len=max_len)
+    data = TensorData(enc.input_ids.astype(np.int64), enc.attention_mask.astype(np.uint8),
+                      enc.lengths.astype(np.int64), label_idx.astype(np.int64))
+    return data, int(enc.n_truncated)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[tps]:,.0f} tok/s"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None) -> dict[str, Any]:
+    """Run the whole recipe and return the report dictionary (also written as report.json)."""
+    console = console or Console(stderr=True)
+    cfg.validate()
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.train.seed)
+    data = load_data(cfg)
+    check_trainable(data)
+    split = stratified_split(data.texts, data.labels, seed=cfg.train.seed,
+                             fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
+                                        cfg.data.val_fraction, cfg.data.test_fraction))
+    labels = list(data.label_names)
+    index = {lab: i for i, lab in enumerate(labels)}
+    label_idx = np.array([index[lab] for lab in data.labels], dtype=np.int64)
+    texts = {name: [data.texts[i] for i in getattr(split, name)] for name in ("train", "val", "test")}
+    positive, positive_source = choose_positive_label(cfg, labels, [data.labels[i] for i in split.train])
+
+    tokenizer = train_tokenizer(texts["train"], vocab_size=cfg.model.vocab_size)
+    enc, truncated = {}, {}
+    for name in ("train", "val", "test"):
+        enc[name], truncated[name] = encode_split(tokenizer, texts[name], label_idx[getattr(split, name)],
+                                                  cfg.model.max_len)
+    vocab_size, pad_id = tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")
+    device = resolve_device(cfg.device)
+    model = build_classifier(cfg.model, n_classes=len(labels), vocab_size=vocab_size, pad_id=pad_id).to(device)
+    class_weights = None
+    if cfg.train.class_weights == "balanced":
+        counts = np.bincount(enc["train"].labels, minlength=len(labels)).clip(min=1)
+        class_weights = torch.tensor(len(enc["train"]) / (len(labels) * counts), dtype=torch.float32)
+
+    def val_metrics(logits: np.ndarray) -> dict[str, float]:
+        rep = classification_report(enc["val"].labels, logits.argmax(1), labels=list(range(len(labels))))
+        m = rep["metrics"]
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "mcc": m["mcc"],
+                "balanced_accuracy": m["balanced_accuracy"]}
+
+    with RunDirectory(out_dir) as run:
+        history_path = run.path / "history.jsonl"
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            with open(history_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, allow_nan=False) + "\n")
+
+        with make_progress(console) as progress:
+            result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
+                         on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights)
+        save_tokenizer(tokenizer, run.path / TOKENIZER_FILE)
+        save_classifier(run.path, model, cfg, labels=labels, positive_label=positive,
+                        vocab_size=vocab_size, pad_id=pad_id)
+        logits = torch.from_numpy(predict_logits(model, enc["test"], device=device))
+        proba = torch.softmax(logits.double(), dim=1).numpy()
+        y_true = [labels[i] for i in enc["test"].labels]
+        y_pred = [labels[i] for i in proba.argmax(1)]
+        report = classification_report(y_true, y_pred, labels=labels, proba=proba, positive_label=positive)
+        report = {"schema_version": 1, "task": "classification", **report}
+        report["run"] = {
+            "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
+            "config": cfg.to_dict(), "positive_label_source": positive_source,
+            "data": {"source": cfg.data.source, "n_rows": len(data.texts), "n_train": len(split.train),
+                     "n_val": len(split.val), "n_test": len(split.test),
+                     "duplicate_rows": split.n_duplicate_texts, "duplicate_groups": split.n_duplicate_groups,
+                     "split_fingerprint": split.fingerprint, "truncated": truncated,
+                     "label_counts": {name: dict(Counter(data.labels[i] for i in getattr(split, name)))
+                                      for name in ("train", "val", "test")}},
+            "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                         "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
+                         "seconds": round(result.seconds, 2)},
+        }
+        header = ["id", "text", "label", "prediction"] + [f"p_{lab}" for lab in labels]
+        rows = ([int(i), texts["test"][k], y_true[k], y_pred[k], *(f"{p:.6g}" for p in proba[k])]
+                for k, i in enumerate(split.test))
+        atomic_write_csv(run.path / "predictions.csv", header, rows)
+        report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
+        atomic_write_json(run.path / "report.json", report)
+        run.commit()
+    return report

@@ -1,0 +1,158 @@
+"""The training loop: length-grouped batches, AdamW with warmup/decay, clipping, early stopping on validation.
+
+A plain function, not a Trainer class: the recipe calls :func:`fit` with the pieces it built.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attnlab.train.optim import build_optimizer, warmup_linear_decay
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """A split encoded as padded arrays: ``input_ids``/``attention_mask`` (N, L), ``lengths`` (N,), ``labels`` (N,)."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def batch_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Index batches. With ``rng``: shuffled, and similar lengths grouped so batches carry little padding.
+
+    Groups of 50 batches are sorted by length, cut into batches, and the batches shuffled (as Hugging Face's
+    ``group_by_length``). Without ``rng``: batches in order of length, for fast deterministic inference.
+    """
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        block = order[start:start + chunk]
+        block = block[np.argsort(-lengths[block], kind="stable")]
+        batches += [block[i:i + batch_size] for i in range(0, len(block), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def to_batch(data: TensorData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tensors for the rows ``idx``, trimmed to the longest row in the batch."""
+    width = int(data.lengths[idx].max())
+    ids = torch.from_numpy(data.input_ids[idx, :width]).to(device, non_blocking=True)  # (B, T)
+    mask = torch.from_numpy(data.attention_mask[idx, :width].astype(bool)).to(device, non_blocking=True)  # (B, T)
+    labels = torch.from_numpy(data.labels[idx]).to(device, non_blocking=True)  # (B,)
+    return ids, mask, labels
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, data: TensorData, *, batch_size: int = 128,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """Logits (N, C) in the original row order, float32, in eval mode."""
+    model.eval()
+    out: np.ndarray | None = None
+    for idx in batch_order(data.lengths, batch_size, None):
+        ids, mask, _ = to_batch(data, idx, torch.device(device))
+        logits = model(ids, mask).logits.float().cpu().numpy()  # (B, C)
+        if out is None:
+            out = np.empty((len(data), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    assert out is not None, "predict_logits needs at least one example"
+    return out
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def fit(
+    model: torch.nn.Module,
+    train: TensorData,
+    val: TensorData,
+    *,
+    train_cfg: Any,
+    evaluate: Callable[[np.ndarray], dict[str, float]],
+    on_epoch: Callable[[dict[str, Any]], None],
+    progress: Any,
+    device: torch.device,
+    class_weights: torch.Tensor | None = None,
+) -> FitResult:
+    """Train ``model`` and leave it holding the weights of the best validation epoch.
+
+    ``evaluate(val_logits)`` returns validation metrics (keys like ``macro_f1``); the one named by
+    ``train_cfg.monitor`` picks the best epoch (``val_loss`` is minimised). Early stopping after
+    ``train_cfg.patience`` epochs without improvement (0 disables it). The test split is never seen here.
+    """
+    cfg = train_cfg
+    rng = np.random.default_rng(cfg.seed)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = steps_per_epoch * cfg.epochs
+    scheduler = warmup_linear_decay(optimizer, total_steps=total, warmup_steps=int(cfg.warmup_ratio * total))
+    weight = class_weights.to(device) if class_weights is not None else None
+    result, best_state, since_best, t0 = FitResult(), None, 0, time.perf_counter()
+    task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t_epoch, loss_sum, n_seen, tokens = time.perf_counter(), 0.0, 0, 0
+        for idx in batch_order(train.lengths, cfg.batch_size, rng):
+            ids, mask, labels = to_batch(train, idx, device)
+            logits = model(ids, mask).logits  # (B, C)
+            loss = F.cross_entropy(logits, labels, weight=weight, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(idx)
+            n_seen += len(idx)
+            tokens += int(train.lengths[idx].sum())
+            tps = tokens / max(time.perf_counter() - t_epoch, 1e-9)
+            progress.update(task, advance=1, loss=loss_sum / n_seen,
+                            tps=tps, description=f"epoch {epoch}/{cfg.epochs}")
+        train_seconds = time.perf_counter() - t_epoch
+        val_logits = predict_logits(model, val, device=device)
+        val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val.labels)))
+        record = {"epoch": epoch, "train_loss": loss_sum / n_seen, "val_loss": val_loss,
+                  **{f"val_{k}": v for k, v in evaluate(val_logits).items()},
+                  "lr": scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t_epoch, 3),
+                  "train_tokens_per_s": round(tokens / train_seconds, 1)}
+        score = -val_loss if cfg.monitor == "val_loss" else record[f"val_{cfg.monitor}"]
+        score = -math.inf if score is None else score
+        improved = score > result.best_score
+        record["best"] = improved
+        result.history.append(record)
+        on_epoch(record)
+        if improved:
+            result.best_epoch, result.best_score, since_best = epoch, score, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+            if cfg.patience and since_best >= cfg.patience:
+                result.stopped_early = True
+                break
+    progress.update(task, completed=total)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - t0
+    return result
