@@ -1,0 +1,28 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the whole test suite.
+# Both create or reuse the virtual environment .venv in the repository.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.attnlab-installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/attnlab run
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/sms_spam_quality.py
+	$(PY) benchmarks/cpu_throughput.py
+
+clean:
+	rm -rf $(VENV) runs
