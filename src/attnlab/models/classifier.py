@@ -1,0 +1,141 @@
+"""Transformer encoder for sequence classification."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.errors import InputError
+from attnlab.models.outputs import ClassifierOutput
+from attnlab.nn.layers import Dropout, EncoderBlock
+
+__all__ = ["EncoderClassifier"]
+
+_POOLINGS = ("mean", "cls")
+
+
+class EncoderClassifier(nn.Module):
+    """Token + learned position embeddings, pre-LN encoder blocks, pooling, linear head.
+
+    ``input_ids → embed + position → dropout → n_layers × EncoderBlock → LayerNorm → pool →
+    Linear``. Pooling ``"mean"`` averages the non-padding tokens; ``"cls"`` takes position 0.
+
+    A batch without padding runs without any mask, so the fused attention kernel takes its
+    fastest path.
+
+    Args:
+        vocab_size: Number of token ids.
+        n_classes: Number of output classes ``C``.
+        d_model: Model width.
+        n_heads: Attention heads; must divide ``d_model``.
+        n_layers: Number of encoder blocks.
+        d_ff: Feed-forward hidden width.
+        max_len: Longest sequence the position table covers.
+        dropout: Dropout on embeddings, attention weights and residual branches.
+        pad_id: Padding token id; its embedding row stays zero and gets no gradient.
+        pooling: ``"mean"`` or ``"cls"``.
+
+    Example:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> model = EncoderClassifier(vocab_size=50, n_classes=3, d_model=16, n_heads=2,
+        ...                           n_layers=2, d_ff=32, max_len=10)
+        >>> ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+        >>> out = model(ids, ids != 0, return_attn=True)
+        >>> out.logits.shape  # (B, C)
+        torch.Size([2, 3])
+        >>> [w.shape for w in out.attentions]  # per layer (B, H, T, T)
+        [torch.Size([2, 2, 4, 4]), torch.Size([2, 2, 4, 4])]
+    """
+
+    def __init__(self, *, vocab_size: int, n_classes: int, d_model: int = 128, n_heads: int = 4,
+                 n_layers: int = 2, d_ff: int = 512, max_len: int = 128, dropout: float = 0.1,
+                 pad_id: int = 0, pooling: Literal["mean", "cls"] = "mean") -> None:
+        super().__init__()
+        _validate_config(vocab_size=vocab_size, n_classes=n_classes, d_model=d_model,
+                         n_heads=n_heads, n_layers=n_layers, d_ff=d_ff, max_len=max_len,
+                         pad_id=pad_id, pooling=pooling)
+        self.max_len, self.pad_id, self.pooling = max_len, pad_id, pooling
+        self.tok_emb = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        self.drop = Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, n_classes)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT/GPT-2 style: N(0, 0.02) weights, zero biases, zero padding embedding."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
+                return_attn: bool = False) -> ClassifierOutput:
+        """Classify a batch of token sequences.
+
+        Args:
+            input_ids: ``(B, T)`` integer token ids, ``T <= max_len``.
+            attention_mask: ``(B, T)``, 1/True for real tokens and 0/False for padding; ``None``
+                means every token is real.
+            return_attn: Also return each layer's attention weights ``(B, H, T, T)``.
+
+        Returns:
+            ``ClassifierOutput(logits (B, C), attentions tuple or None)``.
+        """
+        self._check_inputs(input_ids, attention_mask)
+        real = None if attention_mask is None else attention_mask.bool()  # (B, T)
+        if real is not None and bool(real.all()):
+            real = None  # no padding: skip masks so attention can use the unmasked kernel
+        mask = None if real is None else real[:, None, None, :]  # (B, 1, 1, T), True = may attend
+        T = input_ids.size(1)
+        x = self.drop(self.tok_emb(input_ids) + self.pos_emb.weight[:T])  # (B, T, d_model)
+        attentions = []
+        for block in self.blocks:
+            x, weights = block(x, mask, return_attn=return_attn)  # (B, T, d_model)
+            attentions.append(weights)
+        pooled = self._pool(self.ln_f(x), real)  # (B, d_model)
+        return ClassifierOutput(self.head(pooled), tuple(attentions) if return_attn else None)
+
+    def _pool(self, x: Tensor, real: Tensor | None) -> Tensor:
+        """Reduce ``(B, T, d_model)`` to ``(B, d_model)``; padding never contributes."""
+        if self.pooling == "cls":
+            return x[:, 0]  # (B, d_model)
+        if real is None:
+            return x.mean(dim=1)  # (B, d_model)
+        weights = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+        # An all-padding row pools to zeros instead of 0/0.
+        return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # (B, d_model)
+
+    def _check_inputs(self, input_ids: Tensor, attention_mask: Tensor | None) -> None:
+        if input_ids.dim() != 2 or input_ids.is_floating_point() or input_ids.is_complex():
+            raise InputError(f"input_ids must be an integer (B, T) tensor, got {input_ids.dtype} "
+                             f"of shape {tuple(input_ids.shape)}; batch token ids as torch.long")
+        if input_ids.size(1) > self.max_len:
+            raise InputError(f"sequence length {input_ids.size(1)} exceeds max_len={self.max_len}; "
+                             "truncate the inputs or build the model with a larger max_len")
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise InputError(f"attention_mask shape {tuple(attention_mask.shape)} does not match "
+                             f"input_ids shape {tuple(input_ids.shape)}; pass one flag per token")
+
+
+def _validate_config(*, vocab_size: int, n_classes: int, d_model: int, n_heads: int,
+                     n_layers: int, d_ff: int, max_len: int, pad_id: int, pooling: str) -> None:
+    """Sizes, padding id and pooling; the layers check ``d_model % n_heads`` and ``dropout``."""
+    sizes = dict(vocab_size=vocab_size, n_classes=n_classes, d_model=d_model, n_heads=n_heads,
+                 n_layers=n_layers, d_ff=d_ff, max_len=max_len)
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise InputError(f"{name} must be a positive integer, got {value!r}; fix the model config")
+    if not 0 <= pad_id < vocab_size:
+        raise InputError(f"pad_id={pad_id} is outside the vocabulary [0, {vocab_size}); "
+                         "use the tokenizer's padding id")
+    if pooling not in _POOLINGS:
+        raise InputError(f"unknown pooling {pooling!r}; use one of {list(_POOLINGS)}")

@@ -1,0 +1,385 @@
+"""Scaled dot-product attention and multi-head attention.
+
+Mask convention everywhere in this module: a bool mask broadcastable to ``(B, H, T_q, T_k)`` where
+True means "this query may attend to this key" (the convention of
+``torch.nn.functional.scaled_dot_product_attention``). The one exception is ``key_padding_mask``
+``(B, T_k)``, where True marks PADDING, as in ``torch.nn.MultiheadAttention``.
+
+A query whose keys are all masked gets all-zero weights and an all-zero output (never NaN, in the
+forward or the backward pass), on both the explicit and the fused path.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnlab.errors import InputError
+from attnlab.nn.masks import causal_mask, combine_masks, key_padding_to_attn_mask
+
+__all__ = ["AttentionOutput", "MultiHeadAttention", "dropout", "scaled_dot_product_attention"]
+
+_DROPOUT_LEVELS = 1 << 16  # dropout draws one 16-bit lane per element
+
+
+class AttentionOutput(NamedTuple):
+    """What attention modules return.
+
+    Attributes:
+        output: ``(B, T_q, d_model)`` attended values.
+        weights: ``(B, H, T_q, T_k)`` softmax weights per head, or ``None`` unless asked for.
+    """
+
+    output: Tensor
+    weights: Tensor | None
+
+
+def _additive_mask(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Turn a "may attend" mask into a score bias and a factor that zeroes key-less rows.
+
+    Softmax over a row of ``-inf`` is NaN, and NaN leaks into every gradient through the shared
+    keys. So a query row with no allowed key gets bias 0 everywhere (a finite softmax) and
+    factor 0, which zeroes its weights or output and also its gradient. Adding a bias costs one
+    pass and nothing in the backward, unlike ``masked_fill``.
+
+    Returns:
+        ``bias`` shaped like ``mask`` (0 or ``-inf``) and ``row_factor`` ``(..., T_q, 1)`` (0 or 1).
+    """
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1)
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)  # (..., T_q, T_k)
+    bias.masked_fill_(~mask & has_key, float("-inf"))
+    return bias, has_key.to(dtype)
+
+
+def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Inverted dropout with a cheap random mask: zero each element with probability ``p``.
+
+    Same semantics as ``torch.nn.functional.dropout``, but the mask comes from 64-bit random
+    words split into four 16-bit lanes, and stays in floating point: on CPU, torch's
+    per-element ``bernoulli_`` made dropout about a fifth of a small model's training step.
+    ``p`` is rounded to a multiple of ``1/65536``; survivors are scaled by ``1 / (1 - p)``
+    with that rounded ``p``. Draws from torch's default generator, so ``torch.manual_seed``
+    makes it reproducible.
+
+    Args:
+        x: Any floating tensor.
+        p: Drop probability in ``[0, 1)``.
+        training: Identity when False.
+
+    Returns:
+        A tensor shaped like ``x``.
+
+    Example:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> y = dropout(torch.ones(100_000), 0.25)
+        >>> sorted(y.unique().tolist())  # dropped, or scaled by 1 / (1 - p)
+        [0.0, 1.3333333730697632]
+        >>> round((y == 0).float().mean().item(), 2)
+        0.25
+    """
+    if not training or p == 0.0:
+        return x
+    if not 0.0 <= p < 1.0:
+        raise InputError(f"dropout probability must be in [0, 1), got {p}; e.g. 0.1")
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+    words.random_(-(2**63), None)  # the full 64-bit range: every 16-bit lane is uniform
+    lanes = words.view(torch.int16)[:n].view(x.shape)  # uniform in [-32768, 32767]
+    drop_levels = round(p * _DROPOUT_LEVELS)
+    exact = x.dtype if x.element_size() >= 4 else torch.float32  # int16 is exact in float32
+    keep = lanes.to(exact).ge_(drop_levels - _DROPOUT_LEVELS // 2)  # 1.0 = keep, 0.0 = drop
+    # Float multiplies only: bool masks take a slow type-promotion path on CPU.
+    keep = keep.mul_(_DROPOUT_LEVELS / (_DROPOUT_LEVELS - drop_levels)).to(x.dtype)
+    return x * keep
+
+
+def _check_mask(mask: Tensor | None, name: str) -> None:
+    if mask is not None and mask.dtype != torch.bool:
+        raise InputError(f"{name} must be a bool tensor with True = may attend, got {mask.dtype}; "
+                         "convert an additive float mask with `mask == 0`")
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    *,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Attention written out: ``softmax(Q Kᵀ · scale, masked) · V``.
+
+    Args:
+        q: Queries ``(..., T_q, d_head)``, usually ``(B, H, T_q, d_head)``.
+        k: Keys ``(..., T_k, d_head)``.
+        v: Values ``(..., T_k, d_v)``.
+        mask: Bool, broadcastable to ``(..., T_q, T_k)``; True = may attend.
+        dropout_p: Dropout on the weights before they multiply ``V``. Applied whenever it is
+            positive, like the torch function: pass ``0.0`` in evaluation.
+        is_causal: Also forbid keys after the query (top-left aligned, as in torch).
+        scale: Score multiplier; defaults to ``1 / sqrt(d_head)``.
+
+    Returns:
+        ``(output, weights)``: output ``(..., T_q, d_v)`` and the softmax weights
+        ``(..., T_q, T_k)`` before dropout. Rows with no allowed key are all zero.
+
+    Example:
+        The worked example: scores ``[[1, .5, 0], [.5, 1, .2], [0, .2, 1]]`` for three words. With
+        ``k`` the identity and ``scale=1``, ``Q Kᵀ · scale`` is ``q`` itself; in the second word's
+        row the third word gets ``softmax([0.5, 1, 0.2])[2] ≈ 0.218``.
+
+        >>> import torch
+        >>> scores = torch.tensor([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.0]])
+        >>> out, w = scaled_dot_product_attention(scores, torch.eye(3), torch.eye(3), scale=1.0)
+        >>> w[1].round(decimals=4)
+        tensor([0.2950, 0.4864, 0.2186])
+        >>> torch.equal(out, w)  # V = identity, so each output row is its weight row
+        True
+
+        A query whose keys are all masked gets zeros, not NaN:
+
+        >>> mask = torch.tensor([[True, True, True], [False, False, False], [True, False, True]])
+        >>> out, w = scaled_dot_product_attention(scores, torch.eye(3), torch.eye(3), mask, scale=1.0)
+        >>> w.sum(dim=-1)
+        tensor([1., 0., 1.])
+    """
+    _check_mask(mask, "mask")
+    scale = q.size(-1) ** -0.5 if scale is None else scale
+    scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, T_q, T_k); scaling q is the smaller op
+    if is_causal:
+        mask = combine_masks(mask, causal_mask(q.size(-2), k.size(-2), q.device))
+    row_factor = None
+    if mask is not None:
+        bias, row_factor = _additive_mask(mask, scores.dtype)
+        scores = scores + bias  # (B, H, T_q, T_k)
+    weights = scores.softmax(dim=-1)  # (B, H, T_q, T_k)
+    if row_factor is not None:
+        weights = weights * row_factor  # rows with no allowed key become 0
+    return dropout(weights, dropout_p) @ v, weights  # (B, H, T_q, d_v), (B, H, T_q, T_k)
+
+
+def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
+                     is_causal: bool) -> Tensor:
+    """``F.scaled_dot_product_attention`` with the same empty-row guarantee as the explicit path."""
+    if mask is None:  # no mask tensor at all lets torch pick its fastest kernel
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+    if is_causal:
+        mask = combine_masks(mask, causal_mask(q.size(-2), k.size(-2), q.device))
+    bias, row_factor = _additive_mask(mask, q.dtype)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    return out * row_factor  # (B, H, T_q, d_head); rows with no allowed key become 0
+
+
+def _divisors(n: int) -> list[int]:
+    return [h for h in range(1, n + 1) if n % h == 0]
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: project, split into heads, attend per head, concatenate, project.
+
+    Parameters mirror ``torch.nn.MultiheadAttention`` so weights copy across (see
+    :meth:`from_torch`): when ``kdim == vdim == d_model`` the query/key/value projections are one
+    ``in_proj`` Linear ``(3·d_model, d_model)``. Self-attention runs it as one fused matmul;
+    cross-attention uses its query rows and, when ``key is value``, its fused key/value rows.
+    Otherwise there are separate ``q_proj``, ``k_proj``, ``v_proj`` Linears.
+
+    Tensors are batch-first: ``(B, T, d_model)``.
+
+    Args:
+        d_model: Model width; must be divisible by ``n_heads``.
+        n_heads: Number of heads ``H``; each has ``d_head = d_model // n_heads``.
+        dropout: Dropout on the attention weights, in training mode only.
+        bias: Whether the projections have biases.
+        kdim: Width of ``key`` inputs; defaults to ``d_model``.
+        vdim: Width of ``value`` inputs; defaults to ``d_model``.
+
+    Example:
+        >>> import torch
+        >>> mha = MultiHeadAttention(d_model=8, n_heads=2)
+        >>> x = torch.randn(3, 5, 8)  # (B, T, d_model)
+        >>> out, weights = mha(x, return_attn=True)
+        >>> out.shape, weights.shape  # (B, T, d_model), (B, H, T_q, T_k)
+        (torch.Size([3, 5, 8]), torch.Size([3, 2, 5, 5]))
+        >>> mha(x).weights is None
+        True
+    """
+
+    def __init__(self, d_model: int, n_heads: int, *, dropout: float = 0.0, bias: bool = True,
+                 kdim: int | None = None, vdim: int | None = None) -> None:
+        super().__init__()
+        _validate_config(d_model, n_heads, dropout)
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.kdim = d_model if kdim is None else kdim
+        self.vdim = d_model if vdim is None else vdim
+        self.dropout = dropout
+        self.fused_proj = self.kdim == d_model and self.vdim == d_model
+        if self.fused_proj:
+            self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
+        else:
+            self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+            self.k_proj = nn.Linear(self.kdim, d_model, bias=bias)
+            self.v_proj = nn.Linear(self.vdim, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform projections and zero biases, as ``torch.nn.MultiheadAttention``."""
+        projections = [self.in_proj] if self.fused_proj else [self.q_proj, self.k_proj, self.v_proj]
+        for lin in projections:
+            nn.init.xavier_uniform_(lin.weight)
+        for lin in [*projections, self.out_proj]:
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+
+    def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
+                key_padding_mask: Tensor | None = None, attn_mask: Tensor | None = None,
+                is_causal: bool = False, return_attn: bool = False) -> AttentionOutput:
+        """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
+
+        Args:
+            query: ``(B, T_q, d_model)``.
+            key: ``(B, T_k, kdim)``; defaults to ``query``.
+            value: ``(B, T_k, vdim)``; defaults to ``key``.
+            key_padding_mask: Bool ``(B, T_k)``, True marks PADDING keys (torch's convention).
+            attn_mask: Bool ``(T_q, T_k)`` or ``(B or 1, H or 1, T_q, T_k)``, True = may attend
+                (the OPPOSITE of ``torch.nn.MultiheadAttention``'s bool ``attn_mask``).
+            is_causal: Also forbid attending to later keys; combines with both masks.
+            return_attn: Return per-head weights ``(B, H, T_q, T_k)`` (before dropout). Uses the
+                explicit path; otherwise the fused ``F.scaled_dot_product_attention`` kernel runs
+                (except when training with dropout on CPU, where the explicit path is faster).
+
+        Returns:
+            ``AttentionOutput(output (B, T_q, d_model), weights or None)``.
+        """
+        key = query if key is None else key
+        value = key if value is None else value
+        self._check_inputs(query, key, value, key_padding_mask, attn_mask)
+        q, k, v = self._project(query, key, value)  # (B, H, T_q, d_head), (B, H, T_k, d_head) x 2
+        padding = None if key_padding_mask is None else key_padding_to_attn_mask(key_padding_mask)
+        mask = combine_masks(attn_mask, padding)  # (B, H, T_q, T_k)-broadcastable or None
+        dropout_p = self.dropout if self.training else 0.0
+        # Torch's CPU SDPA has no fused kernel with dropout: it runs an unfused path with slow
+        # per-element bernoulli dropout, so there the explicit path is the faster one.
+        explicit = return_attn or (dropout_p > 0.0 and query.device.type == "cpu")
+        weights = None
+        if explicit:
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
+                                                        is_causal=is_causal)
+            weights = weights if return_attn else None
+        else:
+            out = _fused_attention(q, k, v, mask, dropout_p, is_causal)  # (B, H, T_q, d_head)
+        B, T_q = query.shape[:2]
+        out = out.transpose(1, 2).reshape(B, T_q, self.d_model)  # (B, T_q, H·d_head): concat heads
+        return AttentionOutput(self.out_proj(out), weights)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Project inputs and split heads; one matmul for self-attention."""
+        H, d_head, d = self.n_heads, self.d_head, self.d_model
+        if not self.fused_proj:
+            return (self._split_heads(self.q_proj(query)), self._split_heads(self.k_proj(key)),
+                    self._split_heads(self.v_proj(value)))
+        weight, bias = self.in_proj.weight, self.in_proj.bias  # (3·d, d), (3·d,)
+        if key is query and value is query:
+            qkv = self.in_proj(query).unflatten(-1, (3, H, d_head))  # (B, T, 3, H, d_head)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, d_head)
+            return q, k, v
+        b = [None] * 3 if bias is None else bias.split(d)
+        q = self._split_heads(F.linear(query, weight[:d], b[0]))  # (B, H, T_q, d_head)
+        if key is value:
+            kv_bias = None if bias is None else bias[d:]
+            kv = F.linear(key, weight[d:], kv_bias).unflatten(-1, (2, H, d_head))  # (B, T_k, 2, H, d_head)
+            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # 2 x (B, H, T_k, d_head)
+            return q, k, v
+        k = self._split_heads(F.linear(key, weight[d:2 * d], b[1]))  # (B, H, T_k, d_head)
+        v = self._split_heads(F.linear(value, weight[2 * d:], b[2]))  # (B, H, T_k, d_head)
+        return q, k, v
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        return x.unflatten(-1, (self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, T, d_head)
+
+    def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor,
+                      key_padding_mask: Tensor | None, attn_mask: Tensor | None) -> None:
+        """Shape and dtype checks (metadata only: no device sync)."""
+        for name, x, width in (("query", query, self.d_model), ("key", key, self.kdim),
+                               ("value", value, self.vdim)):
+            if x.dim() != 3 or x.size(-1) != width:
+                raise InputError(f"{name} must be batch-first (B, T, {width}), got shape "
+                                 f"{tuple(x.shape)}; transpose (T, B, E) inputs with x.transpose(0, 1)")
+        if not (query.size(0) == key.size(0) == value.size(0)) or key.size(1) != value.size(1):
+            raise InputError(f"query/key/value shapes {tuple(query.shape)}, {tuple(key.shape)}, "
+                             f"{tuple(value.shape)} disagree; key and value need the same (B, T_k)")
+        B, T_k = key.shape[:2]
+        if key_padding_mask is not None and tuple(key_padding_mask.shape) != (B, T_k):
+            raise InputError(f"key_padding_mask must have shape (B, T_k) = {(B, T_k)}, got "
+                             f"{tuple(key_padding_mask.shape)}; True marks padding keys")
+        _check_mask(attn_mask, "attn_mask")
+        if attn_mask is None:
+            return
+        full = (B, self.n_heads, query.size(1), T_k)
+        shape = (1,) * (4 - attn_mask.dim()) + tuple(attn_mask.shape)
+        if attn_mask.dim() not in (2, 4) or any(n not in (1, m) for n, m in zip(shape, full)):
+            raise InputError(f"attn_mask must broadcast to (B, H, T_q, T_k) = {full} from 2 or 4 "
+                             f"dims, got shape {tuple(attn_mask.shape)}; reshape a "
+                             "(B, T_q, T_k) mask with mask[:, None]")
+
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
+        """Build an equivalent module from a ``torch.nn.MultiheadAttention`` (weights copied).
+
+        Ours is always batch-first: with a ``batch_first=False`` source, feed it ``(T, B, E)`` and
+        ours ``(B, T, E)``. Bool ``attn_mask`` conventions are opposite: pass ours ``~mask``.
+        ``key_padding_mask`` means the same in both. Dropout, device, dtype and train/eval mode
+        are copied.
+
+        Args:
+            module: The torch module. ``add_bias_kv`` and ``add_zero_attn`` are not supported.
+
+        Returns:
+            A new :class:`MultiHeadAttention` computing the same function.
+
+        Example:
+            >>> import torch
+            >>> ref = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+            >>> ours = MultiHeadAttention.from_torch(ref)
+            >>> x = torch.randn(2, 4, 8)
+            >>> torch.allclose(ours(x).output, ref(x, x, x)[0], atol=1e-6)
+            True
+        """
+        if module.bias_k is not None or module.add_zero_attn:
+            raise InputError("from_torch does not support add_bias_kv=True or add_zero_attn=True; "
+                             "build the torch module without them")
+        has_bias = module.in_proj_bias is not None
+        ours = cls(module.embed_dim, module.num_heads, dropout=module.dropout, bias=has_bias,
+                   kdim=module.kdim, vdim=module.vdim)
+        ours.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)
+        with torch.no_grad():
+            if ours.fused_proj:
+                targets = [(ours.in_proj, module.in_proj_weight, module.in_proj_bias)]
+            else:
+                biases = module.in_proj_bias.split(module.embed_dim) if has_bias else [None] * 3
+                targets = [(ours.q_proj, module.q_proj_weight, biases[0]),
+                           (ours.k_proj, module.k_proj_weight, biases[1]),
+                           (ours.v_proj, module.v_proj_weight, biases[2])]
+            targets.append((ours.out_proj, module.out_proj.weight, module.out_proj.bias))
+            for lin, weight, bias in targets:
+                lin.weight.copy_(weight)
+                if lin.bias is not None:
+                    lin.bias.copy_(bias)
+        return ours.train(module.training)
+
+
+def _validate_config(d_model: int, n_heads: int, dropout: float) -> None:
+    if d_model <= 0 or n_heads <= 0:
+        raise InputError(f"d_model and n_heads must be positive, got d_model={d_model}, "
+                         f"n_heads={n_heads}; e.g. d_model=128, n_heads=4")
+    if d_model % n_heads:
+        raise InputError(f"d_model={d_model} is not divisible by n_heads={n_heads}; pick n_heads "
+                         f"from {_divisors(d_model)} or change d_model")
+    if not 0.0 <= dropout < 1.0:
+        raise InputError(f"dropout must be in [0, 1), got {dropout}; e.g. dropout=0.1")
