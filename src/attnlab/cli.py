@@ -125,7 +125,12 @@ def _read_predict_texts(args: argparse.Namespace) -> list[str]:
                                  f"`iconv -f latin1 -t utf-8`") from None
         from attnlab.data.readers import read_table
 
-        return [str(t) for t in read_table(path, [args.text_column])[args.text_column]]
+        column = read_table(path, {args.text_column: "--text-column"})[args.text_column]
+        missing = [i for i, t in enumerate(column) if not isinstance(t, str) or not t.strip()]
+        if missing:
+            raise InputError(f"{path}: {len(missing)} empty or non-text value(s) in column {args.text_column!r} "
+                             f"(first at row {missing[0] + 1}); fill or remove them")
+        return column
     if sys.stdin is None or sys.stdin.isatty():
         raise InputError("no texts given; pass texts as arguments, --file FILE, or pipe one text per line to stdin")
     return [line.rstrip("\n") for line in sys.stdin if line.strip()]

@@ -22,8 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attnlab import __version__
 from attnlab.config import RunConfig
-from attnlab.data.builtin import BUILTIN, load_builtin
-from attnlab.data.readers import check_trainable, read_labelled_texts
+from attnlab.data.builtin import BUILTIN
+from attnlab.data.datasets import load_data
+from attnlab.data.readers import check_trainable
 from attnlab.data.splits import stratified_split
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
@@ -31,14 +32,6 @@ from attnlab.metrics.summary import classification_report
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
 from attnlab.train.loop import TensorData, fit, predict_logits
-
-
-def load_data(cfg: RunConfig):
-    """The labelled texts named by ``cfg.data.source`` (a built-in dataset name or a file path)."""
-    if cfg.data.source in BUILTIN:
-        return load_builtin(cfg.data.source)
-    return read_labelled_texts(cfg.data.source, text_column=cfg.data.text_column,
-                               label_column=cfg.data.label_column)
 
 
 def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: list[str]) -> tuple[str | None, str]:
@@ -85,7 +78,7 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     cfg.validate()
     t_start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
-    data = load_data(cfg)
+    data = load_data(cfg.data.source, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
     check_trainable(data)
     split = stratified_split(data.texts, data.labels, seed=cfg.train.seed,
                              fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
