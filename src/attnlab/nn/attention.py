@@ -85,6 +85,8 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
         return x
     if not 0.0 <= p < 1.0:
         raise InputError(f"dropout probability must be in [0, 1), got {p}; e.g. 0.1")
+    if x.device.type != "cpu":  # accelerators have fast fused dropout kernels of their own
+        return F.dropout(x, p, training=True)
     n = x.numel()
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
     words.random_(-(2**63), None)  # the full 64-bit range: every 16-bit lane is uniform
