@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 
-def run_once(seed: int, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "attnlab", "run", "--out", str(out)]
+def run_once(seed: int, out: Path, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "attnlab", "run", "--out", str(out), *extra]
     if seed != 0:
         cmd += ["--seed", str(seed)]
     t0 = time.perf_counter()
@@ -39,16 +39,20 @@ def run_once(seed: int, out: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--args", default="", help="extra `attnlab run` flags, e.g. '--lr 5e-4'")
     ap.add_argument("--check", action="store_true", help="exit 1 if a bar is missed (seed 0 = the default run)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in map(int, args.seeds.split(",")):
-            rows.append(run_once(seed, Path(tmp) / f"seed{seed}"))
+            rows.append(run_once(seed, Path(tmp) / f"seed{seed}", args.args.split()))
             r = rows[-1]
             print(f"seed {seed}: {r['seconds']:.1f} s  spam F1 {r['spam_f1']:.4f}  recall {r['spam_recall']:.4f}  "
                   f"precision {r['spam_precision']:.4f}  accuracy {r['accuracy']:.4f} "
                   f"(majority {r['majority_accuracy']:.4f})  best epoch {r['best_epoch']}", flush=True)
+    for key in ("spam_f1", "spam_recall", "seconds"):
+        values = [r[key] for r in rows]
+        print(f"{key}: mean {sum(values) / len(values):.4f}  min {min(values):.4f}  max {max(values):.4f}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     default = next((r for r in rows if r["seed"] == 0), rows[0])
     ok = default["spam_f1"] >= 0.92 and default["spam_recall"] >= 0.88 and default["seconds"] <= 180
