@@ -59,7 +59,7 @@ class TrainConfig:
 
     epochs: int = 12
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 5e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
@@ -175,7 +175,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "model": {"d_model": 128, "n_heads": 4, "n_layers": 2, "d_ff": 512, "max_len": 128, "vocab_size": 8000},
-        "train": {"epochs": 12, "batch_size": 32, "lr": 1e-3},
+        "train": {"epochs": 12, "batch_size": 32, "lr": 5e-4},
     },
     "small": {
         "model": {"d_model": 256, "n_heads": 8, "n_layers": 4, "d_ff": 1024, "max_len": 256, "vocab_size": 16000},
