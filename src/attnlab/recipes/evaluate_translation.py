@@ -1,0 +1,124 @@
+"""Recipe: score a translation system's output file against reference files (``attnlab evaluate --hyp``).
+
+read files -> check alignment -> sacreBLEU scores + bootstrap intervals -> report.json dictionary.
+Nothing is printed here; the CLI renders the report (``attnlab.report.translation_terminal``).
+
+Files are plain UTF-8 text, one segment per line. Only the line ending is removed (``\\n``, or ``\\r\\n``);
+other whitespace is kept. An empty line is an empty segment, so line i of every file stays aligned; a
+final newline does not make an extra segment. A UTF-8 byte-order mark at the start is dropped. Lines are
+split on ``\\n`` only — never on the other characters ``str.splitlines`` treats as breaks (U+2028, form
+feed, ...), which would shift every following line out of alignment.
+
+The report has the CONTRACT report.json shape for translation::
+
+    {"schema_version": 1, "task": "translation", "n": N,
+     "metrics": {"bleu": float, "chrf": float, "ter": float},          # the requested ones
+     "intervals": {"bleu": [low, high], ...},                           # when bootstrap > 0
+     "signatures": {"bleu": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0", ...},
+     "details": {"bleu": {...}, "chrf": {...}, "ter": {...},             # corpus_scores' per-metric details
+                 "n_refs": R, "inputs": {"hyp": {"path", "sha256", "lines"}, "refs": [{...}]},
+                 "bootstrap": {...}}}                                   # bootstrap_intervals' record
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from attnlab.errors import InputError
+from attnlab.io import sha256_file
+from attnlab.metrics import translation as tm
+
+PathLike = Union[str, os.PathLike]
+
+
+def read_segments(path: PathLike) -> list[str]:
+    """The segments of a plain-text file, one per line (see the module docstring for the exact rules).
+
+    Raises :class:`InputError` when the file is missing, a directory, unreadable or not UTF-8.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p} is a directory; pass a text file with one segment per line")
+    if not p.exists():
+        raise InputError(f"file not found: {p}; check the path (relative paths start at the current directory)")
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read {p}: {err.strerror or err}; check the file's permissions") from None
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset = start + err.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise InputError(f"{p} is not valid UTF-8: byte 0x{data[offset]:02x} on line {line} (byte offset "
+                         f"{offset}); re-encode it, e.g. iconv -f latin1 -t utf-8 {p} > {p.stem}.utf8{p.suffix}"
+                         ) from None
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":  # the final newline ends the last line; it does not start a new one
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _read_aligned(hyp_path: PathLike, ref_paths: Sequence[PathLike]) -> tuple[list[str], list[list[str]]]:
+    hyps = read_segments(hyp_path)
+    if not hyps:
+        raise InputError(f"{hyp_path} is empty; the hypothesis file needs one translation per line")
+    refs = []
+    for ref_path in ref_paths:
+        ref = read_segments(ref_path)
+        if len(ref) != len(hyps):
+            raise InputError(f"{hyp_path} has {len(hyps)} lines but {ref_path} has {len(ref)}; line i of the "
+                             "hypothesis file must translate the same sentence as line i of every reference "
+                             "file — pass matching files")
+        if not any(seg.strip() for seg in ref):
+            raise InputError(f"{ref_path} has only empty lines; pass the file with the reference translations")
+        refs.append(ref)
+    return hyps, refs
+
+
+def _input_record(path: PathLike, lines: int) -> dict[str, Any]:
+    return {"path": str(path), "sha256": sha256_file(path), "lines": lines}
+
+
+def evaluate_translation_files(
+    hyp_path: PathLike, ref_paths: PathLike | Sequence[PathLike], *, bootstrap: int = tm.DEFAULT_N_BOOTSTRAP,
+    seed: int = tm.DEFAULT_SEED, metrics: Sequence[str] = tm.METRICS, tokenize: str | None = None,
+    lowercase: bool = False, chrf_word_order: int = 0, ter_case_sensitive: bool = False,
+    confidence: float = tm.DEFAULT_CONFIDENCE,
+) -> dict[str, Any]:
+    """Score ``hyp_path`` against one or more reference files; return the report.json dictionary.
+
+    ``bootstrap`` resamples (0 to skip the intervals) with ``seed`` give percentile intervals at
+    ``confidence``; the metric options are those of :func:`attnlab.metrics.translation.corpus_scores`.
+    Bad files or options raise :class:`InputError` naming the file and the fix.
+    """
+    if isinstance(ref_paths, (str, os.PathLike)):
+        ref_paths = [ref_paths]
+    ref_paths = list(ref_paths)
+    if not ref_paths:
+        raise InputError("no reference file given; pass at least one, e.g. --ref REF.txt")
+    hyps, refs = _read_aligned(hyp_path, ref_paths)
+    scores = tm.corpus_scores(hyps, refs, metrics=metrics, tokenize=tokenize, lowercase=lowercase,
+                              chrf_word_order=chrf_word_order, ter_case_sensitive=ter_case_sensitive,
+                              n_bootstrap=bootstrap, seed=seed, confidence=confidence)
+    names = [name for name in tm.METRICS if name in scores]
+    details: dict[str, Any] = {name: scores[name] for name in names}
+    details["n_refs"] = scores["n_refs"]
+    details["inputs"] = {"hyp": _input_record(hyp_path, len(hyps)),
+                         "refs": [_input_record(path, len(hyps)) for path in ref_paths]}
+    report: dict[str, Any] = {
+        "schema_version": 1, "task": "translation", "n": scores["n"],
+        "metrics": {name: scores[name]["score"] for name in names},
+    }
+    if "bootstrap" in scores:
+        report["intervals"] = scores["bootstrap"]["intervals"]
+        details["bootstrap"] = scores["bootstrap"]
+    report["signatures"] = scores["signatures"]
+    report["details"] = details
+    return report
