@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -73,6 +74,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a .txt file (one text per line) or CSV/TSV/JSONL/Parquet with --text-column")
     p.add_argument("--text-column", default="text")
     p.set_defaults(handler=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics, intervals and operating point for ANY model's predictions file "
+                                        "(or translation output with --hyp/--ref)")
+    p.add_argument("predictions", nargs="?", help="CSV/TSV/JSONL/Parquet with gold labels and predictions/scores")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--pred-column", default="prediction")
+    p.add_argument("--score-column", help="binary: the positive class's score column")
+    p.add_argument("--proba-columns", help="comma-separated probability columns, one per label (label or p_<label>)")
+    p.add_argument("--scores", choices=["probabilities", "logits"], default="probabilities",
+                   help="what the score/proba columns hold (declared, never guessed; default probabilities)")
+    p.add_argument("--positive", help="positive class for binary metrics and thresholds")
+    p.add_argument("--labels", help="comma-separated label set and order (default: labels seen, sorted)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float, help="predict positive when score >= T")
+    g.add_argument("--target-recall", type=float, help="choose the threshold with the best precision at recall >= R")
+    g.add_argument("--target-precision", type=float, help="choose the threshold with the best recall at precision >= P")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zero-division", choices=["nan", "0", "1"], default="nan",
+                   help="value of 0/0 ratios: nan = undefined, reported as null and left out of averages")
+    p.add_argument("--hyp", help="translation: system output, one segment per line")
+    p.add_argument("--ref", action="append", help="translation: reference file (repeat for several references)")
+    p.add_argument("--out", help="write report.json here")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="paired significance tests between systems scored on the same examples")
+    p.add_argument("files", nargs="+", help="predictions files (the first is the baseline)")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--pred-column", default="prediction")
+    p.add_argument("--metrics", default="macro.f1,accuracy", help="metric paths to compare (default macro.f1,accuracy)")
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the comparison JSON here")
+    p.set_defaults(handler=cmd_compare)
     return parser
 
 
@@ -148,7 +184,74 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+def _write_json(path: str | None, obj: Any) -> None:
+    if path:
+        from attnlab.io import atomic_write_json
+
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise InputError(f"folder {target.parent} does not exist; create it or pass another --out")
+        try:
+            atomic_write_json(target, obj)
+        except OSError as exc:
+            raise InputError(f"cannot write {target}: {exc.strerror}; pass --out with a writable path") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    if args.hyp or args.ref:
+        if not (args.hyp and args.ref) or args.predictions:
+            raise InputError("translation evaluation takes --hyp SYS.txt and --ref REF.txt (no predictions file)")
+        from attnlab.recipes.evaluate_translation import evaluate_translation_files
+        from attnlab.report.translation_terminal import render_translation_summary
+
+        report = evaluate_translation_files(args.hyp, args.ref, bootstrap=args.bootstrap)
+        _write_json(args.out, report)
+        render_translation_summary(report, Console())
+        return 0
+    if not args.predictions:
+        raise InputError("give a predictions file (or --hyp/--ref for translation); see `attnlab evaluate --help`")
+    from attnlab.recipes.evaluate import EvaluateOptions, evaluate_predictions
+    from attnlab.report.terminal import print_classification_summary
+
+    zero_division: Any = args.zero_division if args.zero_division == "nan" else int(args.zero_division)
+    opts = EvaluateOptions(label_column=args.label_column, pred_column=args.pred_column,
+                           score_column=args.score_column, proba_columns=_split(args.proba_columns),
+                           scores=args.scores, positive_label=args.positive, labels=_split(args.labels),
+                           threshold=args.threshold, target_recall=args.target_recall,
+                           target_precision=args.target_precision, bootstrap=args.bootstrap, seed=args.seed,
+                           zero_division=zero_division)
+    report = evaluate_predictions(args.predictions, opts)
+    _write_json(args.out, report)
+    print_classification_summary(report, Console())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from attnlab.recipes.compare import compare_prediction_files
+    from attnlab.report.terminal import print_comparison
+
+    result = compare_prediction_files(args.files, id_column=args.id_column, label_column=args.label_column,
+                                      pred_column=args.pred_column, metrics=_split(args.metrics),
+                                      n_resamples=args.bootstrap, seed=args.seed)
+    _write_json(args.out, result)
+    print_comparison(result, Console())
+    return 0
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"attnlab: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning  # one readable line per warning, no source excerpt
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -16,17 +17,25 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def headline_table(report: dict[str, Any]) -> Table:
+def _interval(report: dict[str, Any], path: str) -> str:
+    ci = (report.get("intervals") or {}).get(path)
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+
+
+def headline_table(report: dict[str, Any], title: str = "Test metrics") -> Table:
     m = report["metrics"]
-    table = Table(title="Test metrics", show_header=True, header_style="bold")
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    rows = [("accuracy", m.get("accuracy")), ("balanced accuracy", m.get("balanced_accuracy")),
-            ("macro F1", m.get("macro", {}).get("f1")), ("MCC", m.get("mcc")),
-            ("Cohen's kappa", m.get("cohen_kappa")), ("ROC-AUC", m.get("roc_auc")),
-            ("average precision (PR-AUC)", m.get("average_precision")), ("log loss", m.get("log_loss"))]
-    for name, value in rows:
-        table.add_row(name, _fmt(value))
+    with_ci = bool(report.get("intervals"))
+    if with_ci:
+        table.add_column(f"{report.get('bootstrap', {}).get('confidence', 0.95):.0%} CI (bootstrap)", justify="right")
+    rows = [("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("macro F1", "macro.f1"),
+            ("MCC", "mcc"), ("Cohen's kappa", "cohen_kappa"), ("ROC-AUC", "roc_auc"),
+            ("average precision (PR-AUC)", "average_precision"), ("log loss", "log_loss")]
+    for name, path in rows:
+        value = m.get("macro", {}).get("f1") if path == "macro.f1" else m.get(path)
+        table.add_row(name, _fmt(value), *([_interval(report, path)] if with_ci else []))
     return table
 
 
@@ -35,9 +44,14 @@ def per_class_table(report: dict[str, Any]) -> Table:
     for col in ("class", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     positive = report.get("positive_label")
+    with_ci = bool(report.get("intervals"))
+    if with_ci:
+        table.add_column("recall CI", justify="right")
     for label, row in report["metrics"]["per_class"].items():
         name = f"{label} (positive)" if label == positive else label
-        table.add_row(name, _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]), str(row["support"]))
+        ci = [_interval(report, f"per_class.{label}.recall")] if with_ci else []
+        table.add_row(escape(name), _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]),
+                      str(row["support"]), *ci)
     return table
 
 
@@ -46,9 +60,9 @@ def confusion_table(report: dict[str, Any]) -> Table:
     table = Table(title="Confusion matrix (rows = true, columns = predicted)", header_style="bold")
     table.add_column("true \\ predicted")
     for label in cm["labels"]:
-        table.add_column(str(label), justify="right")
+        table.add_column(escape(str(label)), justify="right")
     for label, row in zip(cm["labels"], cm["matrix"]):
-        table.add_row(str(label), *map(str, row))
+        table.add_row(escape(str(label)), *map(str, row))
     return table
 
 
@@ -57,7 +71,7 @@ def binary_line(report: dict[str, Any]) -> str | None:
     if not b:
         return None
     pos = b["positive_label"]
-    return (f"Positive class [bold]{pos}[/bold]: TP={b['tp']} (caught)  FN={b['fn']} (missed)  "
+    return (f"Positive class [bold]{escape(str(pos))}[/bold]: TP={b['tp']} (caught)  FN={b['fn']} (missed)  "
             f"FP={b['fp']} (false alarms)  TN={b['tn']}")
 
 
@@ -67,16 +81,48 @@ def print_classification_summary(report: dict[str, Any], console: Console | None
     run = report.get("run", {})
     data = run.get("data")
     if data:
-        console.print(f"[bold]Data[/bold] {data['source']}: {data['n_rows']} rows -> train {data['n_train']}, "
+        console.print(f"[bold]Data[/bold] {escape(data['source'])}: {data['n_rows']} rows -> train {data['n_train']}, "
                       f"validation {data['n_val']}, test {data['n_test']} (seeded stratified split; "
                       f"{data['duplicate_rows']} duplicate texts kept together in one split)")
     training = run.get("training")
     if training:
         console.print(f"[bold]Training[/bold] {training['epochs_run']} epochs, best validation "
                       f"{training['monitor']} at epoch {training['best_epoch']}, {training['seconds']:.1f} s")
-    console.print(headline_table(report))
+    threshold = report.get("threshold")
+    if threshold:
+        tuned = f", tuned on {threshold['tuned_on']}" if threshold.get("tuned_on") else ""
+        console.print(f"[bold]Operating point[/bold] score >= {threshold['value']:.6g} "
+                      f"({threshold['objective']}{tuned})")
+    source = report.get("input")
+    console.print(headline_table(report, "Metrics" if source else "Test metrics"))
     console.print(per_class_table(report))
     console.print(confusion_table(report))
     line = binary_line(report)
     if line:
         console.print(line)
+
+
+def print_comparison(result: dict[str, Any], console: Console | None = None) -> None:
+    """Scores of each system and the paired tests against the baseline (the first file)."""
+    console = console or Console()
+    metrics = result["settings"]["metrics"]
+    scores = Table(title=f"Systems on the same {result['n']} examples", header_style="bold")
+    scores.add_column("system")
+    for m in metrics:
+        scores.add_column(m, justify="right")
+    for i, system in enumerate(result["systems"]):
+        name = escape(system["path"]) + (" (baseline)" if i == 0 else "")
+        scores.add_row(name, *(_fmt(system["scores"][m]) for m in metrics))
+    console.print(scores)
+    tests = Table(title="Paired tests against the baseline", header_style="bold")
+    for col in ("system", "metric", "difference", "95% CI", "p (paired bootstrap)"):
+        tests.add_column(col, justify="left" if col in ("system", "metric") else "right")
+    for comp in result["comparisons"]:
+        for m, t in comp["paired_bootstrap"].items():
+            ci = f"[{t['low']:+.4f}, {t['high']:+.4f}]" if t.get("low") is not None else "undefined"
+            tests.add_row(escape(comp["system"]), m, _fmt(t["difference"]), ci, _fmt(t["p_value"]))
+    console.print(tests)
+    for comp in result["comparisons"]:
+        mc = comp["mcnemar"]
+        console.print(f"McNemar {escape(comp['system'])} vs baseline: baseline-only correct b={mc['b']}, "
+                      f"system-only correct c={mc['c']}, p={mc['p_value']:.4g} ({mc['method']})")

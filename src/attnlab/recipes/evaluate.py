@@ -1,0 +1,208 @@
+"""Recipe: evaluate ANY model's predictions file (``attnlab evaluate PREDICTIONS``).
+
+read columns -> labels -> probabilities (declared probabilities or logits, never guessed) -> optional
+operating point -> metrics (the same engine as training) -> bootstrap intervals -> report dictionary.
+Torch is never imported on this path.
+
+Probability columns: ``--proba-columns`` names one column per label; a column's label is its name with a
+``p_``/``proba_``/``prob_`` prefix removed. When neither ``--proba-columns`` nor ``--score-column`` is given
+and the file has a ``p_<label>`` column for every label (as attnlab's own predictions.csv does), those are
+used and the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from attnlab import __version__
+from attnlab.data.readers import canonical_label, order_labels, read_table
+from attnlab.errors import InputError
+from attnlab.io import sha256_file
+from attnlab.metrics.bootstrap import bootstrap_intervals, report_intervals
+from attnlab.metrics.summary import classification_report
+from attnlab.metrics.thresholds import apply_threshold, choose_threshold
+
+_PREFIXES = ("p_", "proba_", "prob_")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    label_column: str = "label"
+    pred_column: str = "prediction"
+    score_column: str | None = None
+    proba_columns: tuple[str, ...] | None = None
+    scores: Literal["probabilities", "logits"] = "probabilities"
+    positive_label: str | None = None
+    labels: tuple[str, ...] | None = None
+    threshold: float | None = None
+    target_recall: float | None = None
+    target_precision: float | None = None
+    bootstrap: int = 1000
+    seed: int = 0
+    zero_division: str = "nan"
+
+    def validate(self) -> None:
+        targets = [x for x in (self.threshold, self.target_recall, self.target_precision) if x is not None]
+        if len(targets) > 1:
+            raise InputError("give at most one of --threshold, --target-recall, --target-precision")
+        for name in ("target_recall", "target_precision"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise InputError(f"--{name.replace('_', '-')} must be in (0, 1], got {value}")
+        if self.score_column and self.proba_columns:
+            raise InputError("give either --score-column (binary) or --proba-columns, not both")
+        if self.bootstrap < 0:
+            raise InputError(f"--bootstrap must be >= 0 (0 turns intervals off), got {self.bootstrap}")
+
+
+def _label_of(column: str) -> str:
+    for prefix in _PREFIXES:
+        if column.startswith(prefix):
+            return column[len(prefix):]
+    return column
+
+
+def _numbers(values: list[Any], column: str, path: Path) -> np.ndarray:
+    """A column as float64, with a one-line error naming the first bad row."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = float(v) if v is not None and v != "" else math.nan
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: column {column!r} row {i + 1} is {v!r}, not a number; "
+                             "fix the value or choose another column") from None
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{path}: column {column!r} has {int(bad.sum())} missing, NaN or infinite value(s) "
+                         f"(first at row {row + 1}: {values[row]!r}); fix or drop those rows")
+    return out
+
+
+def _labels_column(values: list[Any], column: str, path: Path) -> list[str]:
+    out = [canonical_label(v) for v in values]
+    missing = [i for i, v in enumerate(out) if v is None]
+    if missing:
+        raise InputError(f"{path}: column {column!r} has {len(missing)} empty value(s) (first at row "
+                         f"{missing[0] + 1}); fill or drop those rows")
+    return out  # type: ignore[return-value]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _probabilities(table: dict[str, list], opts: EvaluateOptions, path: Path, labels: list[str],
+                   positive: str | None) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(N, C) probabilities in label order, or None, and a record of where they came from."""
+    logits = opts.scores == "logits"
+    if opts.score_column:
+        if len(labels) != 2 or positive is None:
+            raise InputError("--score-column needs a binary task with a positive class; pass --positive LABEL "
+                             "(or --proba-columns for multiclass)")
+        s = _numbers(table[opts.score_column], opts.score_column, path)
+        s = 1.0 / (1.0 + np.exp(-s)) if logits else s
+        if not logits and (s.min() < 0 or s.max() > 1):
+            raise InputError(f"{path}: column {opts.score_column!r} has values outside [0, 1] "
+                             f"({s.min():.6g} to {s.max():.6g}); pass --scores logits if they are logits")
+        pos = labels.index(positive)
+        proba = np.empty((len(s), 2))
+        proba[:, pos], proba[:, 1 - pos] = s, 1.0 - s
+        return proba, {"score_column": opts.score_column, "scores": opts.scores}
+    columns = list(opts.proba_columns or [])
+    source = "given"
+    if not columns:
+        auto = [f"p_{lab}" for lab in labels]
+        if not all(c in table for c in auto):
+            return None, {}
+        columns, source = auto, "auto: one p_<label> column per label"
+    by_label = {_label_of(c): c for c in columns}
+    if sorted(by_label) != sorted(labels):
+        raise InputError(f"--proba-columns {','.join(columns)} give labels {','.join(by_label)} but the data has "
+                         f"labels {','.join(labels)}; name one column per label (label or p_<label>)")
+    raw = np.stack([_numbers(table[by_label[lab]], by_label[lab], path) for lab in labels], axis=1)
+    proba = _softmax(raw) if logits else raw
+    return proba, {"proba_columns": [by_label[lab] for lab in labels], "scores": opts.scores, "source": source}
+
+
+def _positive(opts: EvaluateOptions, labels: list[str]) -> str | None:
+    if opts.positive_label is not None:
+        if opts.positive_label not in labels:
+            raise InputError(f"--positive {opts.positive_label!r} is not a label of the data; labels are: "
+                             f"{', '.join(labels)}")
+        return opts.positive_label
+    if len(labels) == 2 and set(labels) == {"0", "1"}:
+        return "1"
+    return None
+
+
+def _predictions(y_true: list[str], y_pred_given: list[str] | None, proba: np.ndarray | None, labels: list[str],
+                 positive: str | None, opts: EvaluateOptions) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """Predicted labels: from a threshold on the positive score when one is asked for, else the prediction
+    column, else the argmax of the probabilities. Also the report's ``threshold`` entry."""
+    wants_threshold = opts.threshold is not None or opts.target_recall or opts.target_precision
+    if not wants_threshold:
+        if y_pred_given is not None:
+            return y_pred_given, None
+        return (None if proba is None else [labels[i] for i in proba.argmax(axis=1)]), None
+    if positive is None or proba is None or len(labels) != 2:
+        raise InputError("a threshold needs binary scores: pass --score-column (or --proba-columns) and "
+                         "--positive LABEL")
+    score = proba[:, labels.index(positive)]
+    if opts.threshold is not None:
+        value, entry = opts.threshold, {"value": opts.threshold, "objective": "given", "tuned_on": None}
+    else:
+        objective = "target_recall" if opts.target_recall else "target_precision"
+        point = choose_threshold(y_true, score, labels=labels, positive_label=positive, objective=objective,
+                                 target=opts.target_recall or opts.target_precision, tuned_on="the evaluated file")
+        value, entry = point.value, {**point.report_entry(), "details": point.to_dict()}
+    negative = labels[1 - labels.index(positive)]
+    return [positive if hit else negative for hit in apply_threshold(score, value)], entry
+
+
+def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptions()) -> dict[str, Any]:
+    """Metrics, operating point and intervals for a predictions file, as a report.json dictionary."""
+    opts.validate()
+    path = Path(path)
+    table = read_table(path, None)
+    wanted = {opts.label_column: "--label-column", **({opts.score_column: "--score-column"} if opts.score_column
+                                                       else {}), **{c: "--proba-columns" for c in opts.proba_columns or ()}}
+    for column, flag in wanted.items():
+        if column not in table:
+            raise InputError(f"column {column!r} not found in {path}; columns present: {', '.join(table)} — "
+                             f"pass {flag}")
+    y_true = _labels_column(table[opts.label_column], opts.label_column, path)
+    has_pred = opts.pred_column in table
+    y_pred_given = _labels_column(table[opts.pred_column], opts.pred_column, path) if has_pred else None
+    if opts.labels:
+        labels = list(opts.labels)
+    else:
+        seen = y_true + (y_pred_given or []) + [_label_of(c) for c in opts.proba_columns or ()]
+        labels = list(order_labels(seen))
+    positive = _positive(opts, labels)
+    proba, proba_record = _probabilities(table, opts, path, labels, positive)
+    y_pred, threshold_entry = _predictions(y_true, y_pred_given, proba, labels, positive, opts)
+    if y_pred is None:
+        raise InputError(f"column {opts.pred_column!r} not found in {path} and no scores given; columns present: "
+                         f"{', '.join(table)} — pass --pred-column, --score-column or --proba-columns")
+    report = classification_report(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
+                                   zero_division=opts.zero_division)
+    report = {"schema_version": 1, "task": "classification", **report}
+    if threshold_entry:
+        report["threshold"] = threshold_entry
+    if opts.bootstrap:
+        details = bootstrap_intervals(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
+                                      n_resamples=opts.bootstrap, seed=opts.seed, zero_division=opts.zero_division)
+        report["intervals"] = report_intervals(details)
+        report["bootstrap"] = {"n_resamples": opts.bootstrap, "seed": opts.seed, "confidence": 0.95,
+                               "method": "percentile"}
+    report["input"] = {"path": str(path), "sha256": sha256_file(path), "rows": len(y_true),
+                       "label_column": opts.label_column, "pred_column": opts.pred_column if has_pred else None,
+                       **proba_record, "options": asdict(opts), "attnlab_version": __version__}
+    return report
