@@ -166,6 +166,22 @@ def _predictions(y_true: list[str], y_pred_given: list[str] | None, proba: np.nd
     return [positive if hit else negative for hit in apply_threshold(score, value)], entry
 
 
+def score_predictions(y_true: list[str], y_pred: list[str], *, labels: list[str], proba: np.ndarray | None,
+                      positive_label: str | None, bootstrap: int = 1000, seed: int = 0,
+                      zero_division: Any = "nan") -> dict[str, Any]:
+    """The report.json core shared by every classification path (training runs and ``attnlab evaluate``):
+    metrics, confusion matrix, signatures and, when ``bootstrap`` > 0, percentile intervals."""
+    report = classification_report(y_true, y_pred, labels=labels, proba=proba, positive_label=positive_label,
+                                   zero_division=zero_division)
+    report = {"schema_version": 1, "task": "classification", **report}
+    if bootstrap:
+        details = bootstrap_intervals(y_true, y_pred, labels=labels, proba=proba, positive_label=positive_label,
+                                      n_resamples=bootstrap, seed=seed, zero_division=zero_division)
+        report["intervals"] = report_intervals(details)
+        report["bootstrap"] = {"n_resamples": bootstrap, "seed": seed, "confidence": 0.95, "method": "percentile"}
+    return report
+
+
 def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptions()) -> dict[str, Any]:
     """Metrics, operating point and intervals for a predictions file, as a report.json dictionary."""
     opts.validate()
@@ -191,17 +207,10 @@ def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptio
     if y_pred is None:
         raise InputError(f"column {opts.pred_column!r} not found in {path} and no scores given; columns present: "
                          f"{', '.join(table)} — pass --pred-column, --score-column or --proba-columns")
-    report = classification_report(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
-                                   zero_division=opts.zero_division)
-    report = {"schema_version": 1, "task": "classification", **report}
+    report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
+                               bootstrap=opts.bootstrap, seed=opts.seed, zero_division=opts.zero_division)
     if threshold_entry:
         report["threshold"] = threshold_entry
-    if opts.bootstrap:
-        details = bootstrap_intervals(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
-                                      n_resamples=opts.bootstrap, seed=opts.seed, zero_division=opts.zero_division)
-        report["intervals"] = report_intervals(details)
-        report["bootstrap"] = {"n_resamples": opts.bootstrap, "seed": opts.seed, "confidence": 0.95,
-                               "method": "percentile"}
     report["input"] = {"path": str(path), "sha256": sha256_file(path), "rows": len(y_true),
                        "label_column": opts.label_column, "pred_column": opts.pred_column if has_pred else None,
                        **proba_record, "options": asdict(opts), "attnlab_version": __version__}

@@ -29,6 +29,7 @@ from attnlab.data.splits import stratified_split
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
 from attnlab.metrics.summary import classification_report
+from attnlab.recipes.evaluate import score_predictions
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
 from attnlab.train.loop import TensorData, fit, predict_logits
@@ -125,8 +126,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         proba = torch.softmax(logits.double(), dim=1).numpy()
         y_true = [labels[i] for i in enc["test"].labels]
         y_pred = [labels[i] for i in proba.argmax(1)]
-        report = classification_report(y_true, y_pred, labels=labels, proba=proba, positive_label=positive)
-        report = {"schema_version": 1, "task": "classification", **report}
+        report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
+                                   seed=cfg.train.seed)
         report["run"] = {
             "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
