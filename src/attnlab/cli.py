@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threshold", type=float, help="predict positive when score >= T")
     g.add_argument("--target-recall", type=float, help="choose the threshold with the best precision at recall >= R")
     g.add_argument("--target-precision", type=float, help="choose the threshold with the best recall at precision >= P")
+    g.add_argument("--max-fbeta", type=float, metavar="BETA", help="choose the threshold maximising F-beta (1 = F1)")
+    g.add_argument("--costs", metavar="FP,FN", help="choose the threshold minimising FP_cost*FP + FN_cost*FN")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zero-division", choices=["nan", "0", "1"], default="nan",
@@ -201,6 +203,16 @@ def _write_json(path: str | None, obj: Any) -> None:
             raise InputError(f"cannot write {target}: {exc.strerror}; pass --out with a writable path") from None
 
 
+def _costs(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        fp, fn = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InputError(f"--costs takes two numbers FP,FN (e.g. 1,10), got {value!r}") from None
+    return fp, fn
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -224,7 +236,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            score_column=args.score_column, proba_columns=_split(args.proba_columns),
                            scores=args.scores, positive_label=args.positive, labels=_split(args.labels),
                            threshold=args.threshold, target_recall=args.target_recall,
-                           target_precision=args.target_precision, bootstrap=args.bootstrap, seed=args.seed,
+                           target_precision=args.target_precision, max_fbeta=args.max_fbeta,
+                           costs=_costs(args.costs), bootstrap=args.bootstrap, seed=args.seed,
                            zero_division=zero_division)
     report = evaluate_predictions(args.predictions, opts)
     _write_json(args.out, report)

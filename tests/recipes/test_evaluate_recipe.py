@@ -160,3 +160,15 @@ def test_translation_evaluate_through_the_cli(tmp_path, capsys):
     report = json.loads((tmp_path / "t.json").read_text())
     assert report["metrics"]["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyp, [ref]).score)
     assert report["signatures"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+
+
+def test_max_fbeta_and_min_cost_thresholds(binary_file):
+    path, y, score = binary_file
+    opts = dict(score_column="score", positive_label="fraud", bootstrap=0)
+    r = evaluate_predictions(path, EvaluateOptions(max_fbeta=2.0, **opts))
+    best = max(skm.fbeta_score(y, score >= s, beta=2.0) for s in np.unique(score))
+    assert skm.fbeta_score(y, score >= r["threshold"]["value"], beta=2.0) == pytest.approx(best)
+    r = evaluate_predictions(path, EvaluateOptions(costs=(1.0, 10.0), **opts))
+    cost = lambda t: int(((score >= t) & ~y).sum()) + 10 * int(((score < t) & y).sum())  # noqa: E731
+    assert cost(r["threshold"]["value"]) == min(min(cost(s) for s in np.unique(score)), cost(np.inf))
+    assert r["threshold"]["objective"] == "min_cost"

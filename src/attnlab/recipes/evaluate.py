@@ -42,14 +42,22 @@ class EvaluateOptions:
     threshold: float | None = None
     target_recall: float | None = None
     target_precision: float | None = None
+    max_fbeta: float | None = None
+    costs: tuple[float, float] | None = None  # (cost of a false positive, cost of a false negative)
     bootstrap: int = 1000
     seed: int = 0
     zero_division: str = "nan"
 
     def validate(self) -> None:
-        targets = [x for x in (self.threshold, self.target_recall, self.target_precision) if x is not None]
+        targets = [x for x in (self.threshold, self.target_recall, self.target_precision, self.max_fbeta,
+                               self.costs) if x is not None]
         if len(targets) > 1:
-            raise InputError("give at most one of --threshold, --target-recall, --target-precision")
+            raise InputError("give at most one of --threshold, --target-recall, --target-precision, --max-fbeta, "
+                             "--costs")
+        if self.max_fbeta is not None and self.max_fbeta <= 0:
+            raise InputError(f"--max-fbeta takes beta > 0 (1 = F1, 2 favours recall), got {self.max_fbeta}")
+        if self.costs is not None and (len(self.costs) != 2 or min(self.costs) < 0 or max(self.costs) == 0):
+            raise InputError(f"--costs takes FP,FN costs >= 0, not both 0 (e.g. 1,10), got {self.costs}")
         for name in ("target_recall", "target_precision"):
             value = getattr(self, name)
             if value is not None and not 0.0 < value <= 1.0:
@@ -146,8 +154,8 @@ def _predictions(y_true: list[str], y_pred_given: list[str] | None, proba: np.nd
                  positive: str | None, opts: EvaluateOptions) -> tuple[list[str] | None, dict[str, Any] | None]:
     """Predicted labels: from a threshold on the positive score when one is asked for, else the prediction
     column, else the argmax of the probabilities. Also the report's ``threshold`` entry."""
-    wants_threshold = opts.threshold is not None or opts.target_recall or opts.target_precision
-    if not wants_threshold:
+    if opts.threshold is None and opts.target_recall is None and opts.target_precision is None \
+            and opts.max_fbeta is None and opts.costs is None:
         if y_pred_given is not None:
             return y_pred_given, None
         return (None if proba is None else [labels[i] for i in proba.argmax(axis=1)]), None
@@ -158,9 +166,15 @@ def _predictions(y_true: list[str], y_pred_given: list[str] | None, proba: np.nd
     if opts.threshold is not None:
         value, entry = opts.threshold, {"value": opts.threshold, "objective": "given", "tuned_on": None}
     else:
-        objective = "target_recall" if opts.target_recall else "target_precision"
+        if opts.target_recall is not None or opts.target_precision is not None:
+            objective = "target_recall" if opts.target_recall is not None else "target_precision"
+            kwargs: dict[str, Any] = {"target": opts.target_recall or opts.target_precision}
+        elif opts.max_fbeta is not None:
+            objective, kwargs = "f_beta", {"beta": opts.max_fbeta}
+        else:
+            objective, kwargs = "min_cost", {"cost_fp": opts.costs[0], "cost_fn": opts.costs[1]}
         point = choose_threshold(y_true, score, labels=labels, positive_label=positive, objective=objective,
-                                 target=opts.target_recall or opts.target_precision, tuned_on="the evaluated file")
+                                 tuned_on="the evaluated file", **kwargs)
         value, entry = point.value, {**point.report_entry(), "details": point.to_dict()}
     negative = labels[1 - labels.index(positive)]
     return [positive if hit else negative for hit in apply_threshold(score, value)], entry
