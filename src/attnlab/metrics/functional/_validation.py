@@ -86,13 +86,18 @@ def check_labels(labels: Sequence[Any] | None, *, min_labels: int = 1) -> list[A
 
 
 def encode(values: Any, labels: list[Any], *, name: str) -> np.ndarray:
-    """Map each value to its index in ``labels`` (``int64``); a value not in ``labels`` is an error."""
+    """Map each value to its index in ``labels`` (``int64``); a value not in ``labels`` is an error.
+
+    When ``labels`` is ``[0, 1, ..., C-1]`` and ``values`` an int64 array of those, it is returned as is
+    (no copy): treat the result as read-only."""
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise InputError(f"{name} must be 1-D (one label per example); got shape {arr.shape}; pass a flat column")
     lookup = {lab: i for i, lab in enumerate(labels)}
     if arr.dtype.kind in "iub" and all(isinstance(lab, int) for lab in labels) and arr.size:
         lo, hi = int(arr.min()), int(arr.max())
+        if lo >= 0 and hi < len(labels) and labels == list(range(len(labels))):  # already the indices
+            return arr.astype(np.int64, copy=False)
         if lo >= 0 and hi < 4 * len(labels) + 1024:  # dense table: no sort needed
             table = np.full(hi + 1, -1, dtype=np.int64)
             for lab, i in lookup.items():
