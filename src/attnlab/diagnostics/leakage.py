@@ -1,0 +1,491 @@
+"""Overlap between two sets of texts: exact duplicates after normalisation, and near-duplicates.
+
+A test text the model saw in training — verbatim, or with a changed word, case or punctuation — scores
+as memorised, not generalised. :func:`find_overlap` finds such texts in four steps:
+
+1. **Normalise** (:func:`leak_key`): Unicode NFKC, case folding, apostrophes dropped, other
+   punctuation and symbols turned into spaces, whitespace collapsed. Texts with equal keys are *exact*
+   duplicates ("Call NOW!!" and "call now").
+2. **Shingle**: the set of word n-grams of the key (``shingle_size``, default 1 — for SMS-length texts a
+   bigram shingle turns one changed word into two changed shingles, so a 20-word spam template with a new
+   phone number and claim code would fall below 0.8). Near-duplicates are pairs whose shingle sets have a
+   Jaccard similarity of at least ``threshold`` (default 0.8).
+3. **Candidates** from MinHash LSH: each distinct shingle set gets a MinHash signature computed with
+   NumPy (shingle ids hashed once per permutation by multiply-shift, minimum per set), indexed in
+   ``datasketch.MinHashLSH`` with ``bands`` x ``rows`` chosen so that a pair *at* the threshold is a
+   candidate with probability at least 0.99 (:func:`lsh_params`); more similar pairs are more likely.
+4. **Verification**: every candidate's exact Jaccard is computed on the shingle sets; only pairs at or
+   above the threshold are reported. There are no false positives; a miss needs every band to differ.
+
+Only distinct keys and distinct shingle sets are indexed, so a corpus full of repeated texts costs no more
+than its distinct texts. ``datasketch`` is imported only when there is something to index. Torch never is.
+
+>>> r = find_overlap(["Free entry to win a prize now", "see you at lunch"],
+...                  ["FREE entry, to win a prize NOW!", "free entry to win a big prize now", "new text"])
+>>> [(p["test_index"], p["train_index"], p["kind"], round(p["similarity"], 3)) for p in r.pairs]
+[(0, 0, 'exact', 1.0), (1, 0, 'near', 0.875)]
+>>> r.n_exact, r.n_near, r.found
+(1, 1, True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from attnlab.diagnostics.findings import DiagnosticOptions, Finding
+from attnlab.errors import InputError
+
+__all__ = ["DEFAULT_THRESHOLD", "OverlapResult", "conflict_findings", "find_overlap", "label_conflicts",
+           "leak_key", "leakage_findings", "lsh_params", "shingles", "splits_overlap"]
+
+DEFAULT_THRESHOLD = 0.8
+#: Probability that a pair exactly at the threshold becomes an LSH candidate.
+CANDIDATE_RECALL = 0.99
+#: Most permutations spent on the LSH index (bands x rows).
+MAX_PERM = 64
+NORMALISATION = "nfkc|casefold|punctuation:removed|whitespace:collapsed"
+
+_APOSTROPHES = "'\u2019\u02bc`"  # dropped, so "don't" == "dont"
+_NON_WORD = re.compile(r"[^\w\s]|_")  # punctuation and symbols (incl. emoji) become spaces
+_NON_WORD_ASCII = ({c: " " for c in range(128) if not (chr(c).isalnum() or chr(c).isspace())}
+                   | {ord(c): None for c in _APOSTROPHES if c.isascii()})
+_APOSTROPHE_TABLE = {ord(c): None for c in _APOSTROPHES}
+
+
+def leak_key(text: str) -> str:
+    """The form in which two texts count as exact duplicates.
+
+    A text made only of punctuation or symbols keeps its case-folded form, so ":)" and ":(" stay apart.
+
+    >>> leak_key("  Don\u2019t MISS:\\u00a0the   FREE  entry!!! ") == leak_key("dont miss the free entry")
+    True
+    >>> leak_key(":-)")
+    ':-)'
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isascii():  # fast path; same result as the general one
+        stripped = folded.translate(_NON_WORD_ASCII)
+    else:
+        folded = unicodedata.normalize("NFKC", folded)  # casefold can leave a non-NFKC string
+        stripped = _NON_WORD.sub(" ", folded.translate(_APOSTROPHE_TABLE))
+    return " ".join(stripped.split()) or " ".join(folded.split())
+
+
+def shingles(key: str, size: int = 1) -> set[str]:
+    """Word n-grams of a normalised text; a text shorter than ``size`` words is one shingle.
+
+    >>> sorted(shingles("win a prize now", 2))
+    ['a prize', 'prize now', 'win a']
+    """
+    words = key.split()
+    if size == 1 or len(words) <= size:
+        return set(words) if size == 1 else {key}
+    return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
+
+
+def lsh_params(threshold: float, *, recall: float = CANDIDATE_RECALL, max_perm: int = MAX_PERM) -> tuple[int, int]:
+    """(bands, rows) of the LSH index: the most rows per band (fewest low-similarity candidates) for which
+    enough bands to reach ``recall`` at ``threshold`` fit in ``max_perm`` permutations.
+
+    A pair of Jaccard ``s`` shares a band with probability ``1 - (1 - s**rows) ** bands``.
+
+    >>> lsh_params(0.8)
+    (12, 5)
+    >>> b, r = lsh_params(0.8); round(1 - (1 - 0.8 ** r) ** b, 4)
+    0.9915
+    """
+    best = (1, 1)
+    for rows in range(1, max_perm + 1):
+        p = threshold ** rows
+        if p >= 1.0:
+            bands = 2
+        elif p <= 0.0:
+            break
+        else:
+            bands = max(2, math.ceil(math.log(1 - recall) / math.log1p(-p)))
+        if bands * rows > max_perm:
+            break
+        best = (bands, rows)
+    return best
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: spreads consecutive ids over all 64 bits (wrapping multiply)."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def minhash_signatures(sets: Sequence[frozenset[int]], vocab_size: int, num_perm: int, seed: int) -> np.ndarray:
+    """(S, num_perm) uint32 MinHash signatures of non-empty sets of integer ids in ``[0, vocab_size)``.
+
+    Permutation ``k`` of id ``x`` is ``(a_k * fmix64(x) + b_k) mod 2**64 >> 32`` (multiply-shift,
+    ``a_k`` odd), tabulated once per id; a set's signature is the column-wise minimum over its ids.
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = _fmix64(np.arange(vocab_size, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+        table = ((h[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)  # (V, P)
+    lengths = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+    flat = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
+    ends = np.cumsum(lengths)
+    out = np.empty((len(sets), num_perm), dtype=np.uint32)
+    step = max(1, (1 << 22) // num_perm)  # ids per block: bounds the gathered block at ~16 MB
+    s = 0
+    while s < len(sets):
+        lo = int(ends[s] - lengths[s])
+        e = int(np.searchsorted(ends, lo + step, side="right"))
+        e = max(e, s + 1)
+        block = table[flat[lo:int(ends[e - 1])]]  # (ids in sets s..e, P)
+        out[s:e] = np.minimum.reduceat(block, ends[s:e] - lengths[s:e] - lo, axis=0)
+        s = e
+    return out
+
+
+class _Vocab(dict):
+    """Shingle -> consecutive id, assigned in order of first appearance (deterministic)."""
+
+    def __missing__(self, key: str) -> int:
+        value = self[key] = len(self)
+        return value
+
+
+@dataclass
+class _Corpus:
+    """Both sides' texts as keys and distinct shingle sets: row -> key id -> set id."""
+
+    keys: list[str]  # distinct keys, in order of first appearance
+    key_of_row: list[int]
+    set_of_key: list[int]
+    sets: list[frozenset[int]]  # distinct shingle sets (of shingle ids)
+    vocab_size: int
+
+    @classmethod
+    def build(cls, texts: Sequence[str], shingle_size: int) -> _Corpus:
+        key_index: dict[str, int] = {}
+        key_of_row = [key_index.setdefault(leak_key(t), len(key_index)) for t in texts]
+        vocab, set_index = _Vocab(), {}
+        set_of_key = []
+        for key in key_index:
+            words = key.split() if shingle_size == 1 else shingles(key, shingle_size)
+            ids = frozenset(map(vocab.__getitem__, words))
+            set_of_key.append(set_index.setdefault(ids, len(set_index)))
+        return cls(list(key_index), key_of_row, set_of_key, list(set_index), len(vocab))
+
+
+class _Signature:
+    """What ``datasketch.MinHashLSH`` reads of a MinHash (``hashvalues``, ``len``), over a row of our
+    NumPy signature matrix; building a ``LeanMinHash`` per set would copy and re-check each row."""
+
+    __slots__ = ("hashvalues",)
+
+    def __init__(self, hashvalues: np.ndarray):
+        self.hashvalues = hashvalues
+
+    def __len__(self) -> int:
+        return len(self.hashvalues)
+
+
+def _jaccard_hits(a: frozenset[int], candidates, sets, threshold: float) -> list[tuple[int, float]]:
+    """The candidates whose exact Jaccard with ``a`` is at least ``threshold``."""
+    hits = []
+    for cand in candidates:
+        b = sets[cand]
+        if min(len(a), len(b)) < threshold * max(len(a), len(b)):  # Jaccard <= |small| / |large|
+            continue
+        inter = len(a & b)
+        jaccard = inter / (len(a) + len(b) - inter)
+        if jaccard >= threshold - 1e-12:
+            hits.append((cand, jaccard))
+    return hits
+
+
+def _near_pairs(corpus: _Corpus, train_sets: set[int], test_sets: set[int], threshold: float, seed: int
+                ) -> tuple[dict[int, list[tuple[int, float]]], int, tuple[int, int]]:
+    """{test set id: [(train set id, Jaccard >= threshold)]}: MinHash LSH candidates, verified exactly.
+
+    The side with fewer distinct sets is indexed and the other side queries it (an insert costs about
+    twice a query in ``datasketch``).
+    """
+    bands, rows = lsh_params(threshold)
+    train_ids = sorted(i for i in train_sets if corpus.sets[i])
+    test_ids = sorted(i for i in test_sets if corpus.sets[i])
+    if not train_ids or not test_ids:
+        return {}, 0, (bands, rows)
+    from datasketch import MinHashLSH  # lazily: only when there is something to index
+
+    used = sorted(set(train_ids) | set(test_ids))
+    sig = minhash_signatures([corpus.sets[i] for i in used], corpus.vocab_size, bands * rows, seed)
+    row_of = dict(zip(used, range(len(used))))
+    indexed, queries = (test_ids, train_ids) if len(test_ids) < len(train_ids) else (train_ids, test_ids)
+    lsh = MinHashLSH(num_perm=bands * rows, params=(bands, rows))
+    with lsh.insertion_session() as session:
+        for sid in indexed:
+            session.insert(sid, _Signature(sig[row_of[sid]]), check_duplication=False)
+    found: dict[int, list[tuple[int, float]]] = {}
+    n_candidates = 0
+    for sid in queries:
+        candidates = lsh.query(_Signature(sig[row_of[sid]]))
+        n_candidates += len(candidates)
+        for cand, jaccard in _jaccard_hits(corpus.sets[sid], candidates, corpus.sets, threshold):
+            test_sid, train_sid = (cand, sid) if indexed is test_ids else (sid, cand)
+            found.setdefault(test_sid, []).append((train_sid, jaccard))
+    return found, n_candidates, (bands, rows)
+
+
+@dataclass(frozen=True)
+class OverlapResult:
+    """Where the ``test`` texts overlap the ``train`` texts.
+
+    Attributes:
+        pairs: one entry per test row that has a duplicate in train: its best match (an exact duplicate
+            first, else the most similar near-duplicate; ties go to the earliest train row) with
+            ``{test}_index``, ``{train}_index``, ``kind`` ("exact" | "near"), ``similarity`` (Jaccard of
+            the shingle sets; 1.0 for exact), ``n_matches`` (train rows it duplicates), both texts and,
+            when labels were given, both labels and ``label_conflict`` (an exact duplicate with
+            another label).
+        n_exact: test rows with an exact duplicate in train.
+        n_near: test rows with a near-duplicate (and no exact duplicate) in train.
+        n_label_conflicts: test rows whose exact duplicate in train carries another label.
+        settings: threshold, shingle size, normalisation, LSH bands/rows, seed, and a signature.
+        n_candidates: distinct-set pairs proposed by LSH (all verified exactly).
+    """
+
+    names: tuple[str, str]
+    n_train: int
+    n_test: int
+    pairs: list[dict[str, Any]]
+    n_exact: int
+    n_near: int
+    n_label_conflicts: int
+    n_candidates: int
+    settings: dict[str, Any]
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def found(self) -> bool:
+        """Whether any test row duplicates a train row, exactly or nearly."""
+        return bool(self.pairs)
+
+    def to_dict(self, max_pairs: int | None = None) -> dict[str, Any]:
+        """JSON-ready summary and (up to ``max_pairs``) pairs, most similar first."""
+        train, test = self.names
+        shown = self.pairs if max_pairs is None else self.pairs[:max_pairs]
+        return {
+            "train": train, "test": test, f"n_{train}": self.n_train, f"n_{test}": self.n_test,
+            "leakage_found": self.found, "exact_rows": self.n_exact, "near_rows": self.n_near,
+            "leaked_share": (self.n_exact + self.n_near) / self.n_test if self.n_test else 0.0,
+            "label_conflicts": self.n_label_conflicts, "candidate_pairs": self.n_candidates,
+            "settings": self.settings, "seconds": round(self.seconds, 3),
+            "n_pairs": len(self.pairs), "pairs": shown, "pairs_truncated": len(shown) < len(self.pairs),
+        }
+
+
+def _check_options(threshold: Any, shingle_size: Any) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        raise InputError(f"the near-duplicate threshold must be a Jaccard similarity in (0, 1], got {threshold!r}; "
+                         "0.8 is the default")
+    if isinstance(shingle_size, bool) or not isinstance(shingle_size, int) or shingle_size < 1:
+        raise InputError(f"the shingle size must be a positive number of words, got {shingle_size!r}; 1 is the default")
+
+
+def find_overlap(
+    train_texts: Sequence[str],
+    test_texts: Sequence[str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    shingle_size: int = 1,
+    train_labels: Sequence[str] | None = None,
+    test_labels: Sequence[str] | None = None,
+    names: tuple[str, str] = ("train", "test"),
+    seed: int = 0,
+) -> OverlapResult:
+    """Exact and near-duplicates of ``test_texts`` rows in ``train_texts`` (see the module docstring).
+
+    Args:
+        train_texts, test_texts: the two sides; the result has one pair per leaked test row.
+        threshold: smallest word-shingle Jaccard similarity of a near-duplicate, in (0, 1].
+        shingle_size: words per shingle.
+        train_labels, test_labels: optional labels (both or neither) to flag exact duplicates whose
+            labels disagree.
+        names: what to call the two sides in the pairs (``("train", "validation")`` gives
+            ``train_index`` and ``validation_index``).
+        seed: seeds the MinHash permutations (the result is the same for the same inputs and seed).
+    """
+    _check_options(threshold, shingle_size)
+    if (train_labels is None) != (test_labels is None):
+        raise InputError("give labels for both sides or for neither")
+    t0 = time.perf_counter()
+    n_train = len(train_texts)
+    corpus = _Corpus.build(list(train_texts) + list(test_texts), shingle_size)
+    train_rows_of_key: dict[int, list[int]] = {}
+    for i in range(n_train):
+        train_rows_of_key.setdefault(corpus.key_of_row[i], []).append(i)
+    train_keys_of_set: dict[int, list[int]] = {}
+    for k in train_rows_of_key:
+        train_keys_of_set.setdefault(corpus.set_of_key[k], []).append(k)
+    test_sets = {corpus.set_of_key[k] for k in corpus.key_of_row[n_train:]}
+    near, n_candidates, (bands, rows) = _near_pairs(corpus, set(train_keys_of_set), test_sets, threshold, seed)
+    train_name, test_name = names
+    pairs, n_exact, n_near, n_conflicts = [], 0, 0, 0
+    best_by_key: dict[int, tuple[int, str, float, int] | None] = {}
+    for j in range(len(test_texts)):
+        key = corpus.key_of_row[n_train + j]
+        if key not in best_by_key:
+            matches = [(k, jaccard) for train_set, jaccard in near.get(corpus.set_of_key[key], ())
+                       for k in train_keys_of_set[train_set] if k != key]
+            best_by_key[key] = _best_match(train_rows_of_key.get(key, ()), matches, train_rows_of_key)
+        best = best_by_key[key]
+        if best is None:
+            continue
+        i, kind, similarity, n_matches = best
+        pair = {f"{test_name}_index": j, f"{train_name}_index": i, "kind": kind, "similarity": similarity,
+                "n_matches": n_matches, f"{test_name}_text": test_texts[j], f"{train_name}_text": train_texts[i]}
+        if test_labels is not None:
+            pair[f"{test_name}_label"], pair[f"{train_name}_label"] = test_labels[j], train_labels[i]
+            other = {train_labels[r] for r in train_rows_of_key.get(key, ())} - {test_labels[j]}
+            pair["label_conflict"] = bool(other)
+            n_conflicts += bool(other)
+        n_exact += kind == "exact"
+        n_near += kind == "near"
+        pairs.append(pair)
+    pairs.sort(key=lambda p: (p["kind"] != "exact", -p["similarity"], p[f"{test_name}_index"]))
+    settings = {"threshold": threshold, "shingle_size": shingle_size, "normalisation": NORMALISATION,
+                "lsh_bands": bands, "lsh_rows": rows, "seed": seed,
+                "signature": f"leakage|norm:nfkc-casefold-nopunct|shingle:word-{shingle_size}|jaccard:{threshold:g}"
+                             f"|lsh:{bands}x{rows}|verify:exact|seed:{seed}"}
+    return OverlapResult(names=names, n_train=n_train, n_test=len(test_texts), pairs=pairs, n_exact=n_exact,
+                         n_near=n_near, n_label_conflicts=n_conflicts, n_candidates=n_candidates, settings=settings,
+                         seconds=time.perf_counter() - t0)
+
+
+def _best_match(exact_rows: Sequence[int], near_keys: list[tuple[int, float]],
+                train_rows_of_key: dict[int, list[int]]) -> tuple[int, str, float, int] | None:
+    """(train row, kind, similarity, number of matching train rows) for one test key, or None.
+
+    An exact duplicate wins; else the most similar near-duplicate, ties to the earliest train row.
+    """
+    n_near = sum(len(train_rows_of_key[k]) for k, _ in near_keys)
+    if exact_rows:
+        return exact_rows[0], "exact", 1.0, len(exact_rows) + n_near
+    if not near_keys:
+        return None
+    jaccard, row = max((j, -train_rows_of_key[k][0]) for k, j in near_keys)
+    return -row, "near", jaccard, n_near
+
+
+def label_conflicts(texts: Sequence[str], labels: Sequence[str], *, max_examples: int = 5) -> dict[str, Any]:
+    """Normalised texts (:func:`leak_key`) that occur with more than one label in one set of rows.
+
+    >>> label_conflicts(["Call me!", "call me", "hi"], ["ham", "spam", "ham"])
+    {'n_texts': 1, 'n_rows': 2, 'examples': [{'text': 'Call me!', 'labels': {'ham': 1, 'spam': 1}, 'rows': [0, 1]}]}
+    """
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(leak_key(text), []).append(i)
+    bad = [rows for rows in groups.values() if len({labels[i] for i in rows}) > 1]
+    examples = [{"text": texts[rows[0]], "labels": dict(Counter(labels[i] for i in rows)), "rows": rows[:20]}
+                for rows in bad[:max_examples]]
+    return {"n_texts": len(bad), "n_rows": sum(map(len, bad)), "examples": examples}
+
+
+def splits_overlap(texts: Mapping[str, Sequence[str]], labels: Mapping[str, Sequence[str]] | None = None, *,
+                   threshold: float = DEFAULT_THRESHOLD, seed: int = 0) -> list[OverlapResult]:
+    """Overlap of ``test`` with ``train``, ``validation`` with ``train`` and ``test`` with ``validation`` (the
+    pairs whose sides are present and non-empty), for a training run's own splits."""
+    out = []
+    for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+        if texts.get(a) and texts.get(b):
+            out.append(find_overlap(texts[a], texts[b], threshold=threshold, names=(a, b), seed=seed,
+                                    train_labels=None if labels is None else labels[a],
+                                    test_labels=None if labels is None else labels[b]))
+    return out
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _examples(result: OverlapResult, kind: str, limit: int) -> list[dict[str, Any]]:
+    a, b = result.names
+    keep = ("kind", "similarity", "n_matches", f"{b}_index", f"{a}_index", f"{b}_label", f"{a}_label", "label_conflict")
+    out = []
+    for pair in (p for p in result.pairs if p["kind"] == kind):
+        entry = {k: pair[k] for k in keep if k in pair}
+        entry[f"{b}_text"], entry[f"{a}_text"] = _clip(pair[f"{b}_text"]), _clip(pair[f"{a}_text"])
+        out.append(entry)
+        if len(out) == limit:
+            break
+    return out
+
+
+def leakage_findings(results: Sequence[OverlapResult], options: DiagnosticOptions | None = None) -> list[Finding]:
+    """``leakage_exact`` / ``leakage_near`` findings (and ``label_conflict`` for exact duplicates whose labels
+    disagree across the two sides) for overlap results.
+
+    Into a *test* side: exact duplicates are an error; near-duplicates a warning, or an error in more than
+    ``options.near_duplicate_error_share`` of the test rows. Between other splits (train/validation,
+    validation/test) they inflate model selection, not the test score: exact ones are a warning, near ones
+    an info.
+    """
+    o = options or DiagnosticOptions()
+    out = []
+    for r in results:
+        a, b = r.names
+        into_test = b == "test"
+        evidence = {"train": a, "test": b, f"n_{b}": r.n_test, "settings": r.settings}
+        if r.n_exact:
+            ex = _examples(r, "exact", o.max_examples)
+            consequence = ("the test metrics are optimistic — the model was graded on texts it trained on"
+                           if into_test else f"the {b} scores used for model selection are optimistic")
+            msg = (f"Data leakage: {r.n_exact:,} of {r.n_test:,} {b} texts ({r.n_exact / r.n_test:.1%}) also occur in "
+                   f"the {a} set after normalising case, whitespace, punctuation and Unicode (e.g. {ex[0][f'{b}_text']!r}"
+                   f" = {ex[0][f'{a}_text']!r}); {consequence}. Remove them from the {b} set or split with duplicates "
+                   "grouped together.")
+            out.append(Finding("leakage_exact", "error" if into_test else "warning", msg,
+                               {**evidence, "rows": r.n_exact, "share": r.n_exact / r.n_test, "examples": ex}))
+        if r.n_near:
+            ex = _examples(r, "near", o.max_examples)
+            share = r.n_near / r.n_test
+            severity = ("error" if share > o.near_duplicate_error_share else "warning") if into_test else "info"
+            msg = (f"Near-duplicate leakage: {r.n_near:,} of {r.n_test:,} {b} texts ({share:.1%}) have a text in the {a} "
+                   f"set with word-shingle Jaccard >= {r.settings['threshold']:g} (e.g. {ex[0]['similarity']:.2f}: "
+                   f"{ex[0][f'{b}_text']!r} ~ {ex[0][f'{a}_text']!r}). Scores on them reward memorising templates; "
+                   f"report the {b} metrics without them too, or group near-duplicates before splitting.")
+            out.append(Finding("leakage_near", severity, msg,
+                               {**evidence, "rows": r.n_near, "share": share, "examples": ex,
+                                "error_share": o.near_duplicate_error_share}))
+        if r.n_label_conflicts:
+            ex = [p for p in _examples(r, "exact", len(r.pairs)) if p.get("label_conflict")][: o.max_examples]
+            msg = (f"Conflicting labels: {r.n_label_conflicts:,} {b} texts have an exact duplicate in the {a} set with "
+                   f"another label (e.g. {ex[0][f'{b}_text']!r}: {ex[0][f'{b}_label']!r} vs {ex[0][f'{a}_label']!r}). "
+                   "At least one of each pair is mislabelled; fix the labels before trusting either score.")
+            out.append(Finding("label_conflict", "warning", msg, {**evidence, "rows": r.n_label_conflicts,
+                                                                  "examples": ex}))
+    return out
+
+
+def conflict_findings(conflicts: Mapping[str, Any], where: str) -> list[Finding]:
+    """A ``label_conflict`` warning for the result of :func:`label_conflicts` on one set of rows."""
+    if not conflicts["n_texts"]:
+        return []
+    ex = conflicts["examples"][0]
+    labels = ", ".join(f"{k!r} x{v}" for k, v in ex["labels"].items())
+    msg = (f"Conflicting labels: {conflicts['n_texts']:,} texts in {where} occur with more than one label after "
+           f"normalisation ({conflicts['n_rows']:,} rows; e.g. {_clip(ex['text'], 80)!r}: {labels}). Fix or drop "
+           "them: the model cannot be right on both, and the score depends on which copy lands in the test set.")
+    return [Finding("label_conflict", "warning", msg, {"where": where, **conflicts})]
