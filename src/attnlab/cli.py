@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zero-division", choices=["nan", "0", "1"], default="nan",
                    help="value of 0/0 ratios: nan = undefined, reported as null and left out of averages")
+    p.add_argument("--train", dest="train_path", metavar="FILE",
+                   help="training data: also check the evaluated texts for exact and near duplicates in it")
+    p.add_argument("--text-column", default="text", help="text column of the predictions and --train files")
+    p.add_argument("--history", dest="history_path", metavar="FILE",
+                   help="training history (JSON lines: epoch, train_loss, val_loss) for the overfitting check")
     p.add_argument("--hyp", help="translation: system output, one segment per line")
     p.add_argument("--ref", action="append", help="translation: reference file (repeat for several references)")
     p.add_argument("--out", help="write report.json here")
@@ -111,6 +116,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the comparison JSON here")
     p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("check", help="readiness verdict of a report.json or run directory (exit 0 ready, 1 not)")
+    p.add_argument("report", help="report.json, or a run directory holding one")
+    p.add_argument("--min-recall", action="append", default=[], metavar="LABEL=R",
+                   help="require recall >= R for class LABEL (repeatable; a bare R applies to every class)")
+    p.add_argument("--min-precision", action="append", default=[], metavar="LABEL=P",
+                   help="require precision >= P for class LABEL (repeatable; a bare P applies to every class)")
+    p.add_argument("--policy", metavar="FILE", help="JSON readiness policy (min_accuracy, min_f1, min_precision, "
+                                                    "min_recall, max_precision_recall_gap, min_recall_by_class, ...)")
+    p.add_argument("--out", help="write the verdict and findings as JSON")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("check-leakage", help="exact and near-duplicate texts of TEST found in TRAIN "
+                                             "(exit 1 when leakage is found)")
+    p.add_argument("train")
+    p.add_argument("test")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", help="labels, to flag duplicates labelled differently "
+                                          "(default: 'label' when both files have it)")
+    p.add_argument("--threshold", type=float, default=0.8, help="smallest word-shingle Jaccard similarity of a "
+                                                                 "near-duplicate (default 0.8)")
+    p.add_argument("--shingle-size", type=int, default=1, help="words per shingle (default 1)")
+    p.add_argument("--out", help="write the pairs and findings as JSON")
+    p.set_defaults(handler=cmd_check_leakage)
     return parser
 
 
@@ -238,7 +267,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            threshold=args.threshold, target_recall=args.target_recall,
                            target_precision=args.target_precision, max_fbeta=args.max_fbeta,
                            costs=_costs(args.costs), bootstrap=args.bootstrap, seed=args.seed,
-                           zero_division=zero_division)
+                           zero_division=zero_division, train_path=args.train_path, text_column=args.text_column,
+                           history_path=args.history_path)
     report = evaluate_predictions(args.predictions, opts)
     _write_json(args.out, report)
     print_classification_summary(report, Console())
@@ -257,6 +287,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _write_json(args.out, result)
     print_comparison(result, Console())
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from attnlab.recipes.check import build_policy, check_report
+    from attnlab.report.terminal import print_check
+
+    result = check_report(args.report, build_policy(args.policy, args.min_recall, args.min_precision))
+    _write_json(args.out, result)
+    print_check(result, Console())
+    return 0 if result["verdict"]["ready"] else 1
+
+
+def cmd_check_leakage(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from attnlab.recipes.check_leakage import check_leakage_files
+    from attnlab.report.terminal import print_leakage
+
+    result = check_leakage_files(args.train, args.test, text_column=args.text_column, label_column=args.label_column,
+                                 threshold=args.threshold, shingle_size=args.shingle_size)
+    _write_json(args.out, result)
+    print_leakage(result, Console())
+    return 1 if result["leakage_found"] else 0
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

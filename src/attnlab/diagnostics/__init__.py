@@ -24,20 +24,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attnlab.diagnostics.findings import SEVERITIES, DiagnosticOptions, Finding, sort_findings
-from attnlab.diagnostics.leakage import (
-    OverlapResult,
-    conflict_findings,
-    find_overlap,
-    label_conflicts,
-    leak_key,
-    leakage_findings,
-    splits_overlap,
-)
+from attnlab.diagnostics.leakage import OverlapResult, find_overlap, label_conflicts, leak_key, splits_overlap
+from attnlab.diagnostics.leakage_findings import conflict_findings, leakage_findings
 from attnlab.diagnostics.overfitting import overfitting_findings, read_history
 from attnlab.diagnostics.pitfalls import binomial_sf, check_classification_report, report_findings
 from attnlab.diagnostics.verdict import ReadinessPolicy, Verdict, decide
 
-__all__ = ["DiagnosticOptions", "Finding", "OverlapResult", "ReadinessPolicy", "SEVERITIES", "Verdict",
+__all__ = ["DiagnosticOptions", "Finding", "OverlapResult", "ReadinessPolicy", "SEVERITIES", "Verdict", "annotate",
            "binomial_sf", "check_classification_report", "conflict_findings", "decide", "diagnose", "find_overlap",
            "label_conflicts", "leak_key", "leakage_findings", "overfitting_findings", "read_history",
            "report_findings", "sort_findings", "splits_overlap"]
@@ -62,3 +55,17 @@ def diagnose(report: Mapping[str, Any], *, history: Sequence[Mapping[str, Any]] 
         selected = ((report.get("run") or {}).get("training") or {}).get("best_epoch")
         findings += overfitting_findings(history, options, selected_epoch=selected)
     return sort_findings(findings)
+
+
+def annotate(report: dict[str, Any], *, history: Sequence[Mapping[str, Any]] | None = None,
+             overlap: Sequence[OverlapResult] = (), extra: Sequence[Finding] = (),
+             options: DiagnosticOptions = DiagnosticOptions(),
+             policy: ReadinessPolicy = ReadinessPolicy()) -> dict[str, Any]:
+    """Add ``findings``, ``verdict`` and ``diagnostics`` (the options and policy used, and the overlap
+    summaries with a few pairs each) to ``report`` in place, and return it."""
+    findings = diagnose(report, history=history, overlap=overlap, extra=extra, options=options)
+    report["findings"] = [f.to_dict() for f in findings]
+    report["verdict"] = decide(report, findings, policy).to_dict()
+    report["diagnostics"] = {"options": options.to_dict(),
+                             "leakage": [r.to_dict(max_pairs=options.max_examples * 5) for r in overlap]}
+    return report

@@ -1,8 +1,9 @@
 """Recipe: evaluate ANY model's predictions file (``attnlab evaluate PREDICTIONS``).
 
 read columns -> labels -> probabilities (declared probabilities or logits, never guessed) -> optional
-operating point -> metrics (the same engine as training) -> bootstrap intervals -> report dictionary.
-Torch is never imported on this path.
+operating point -> metrics (the same engine as training) -> bootstrap intervals -> findings and readiness
+verdict (with ``--train``: leakage of training texts into the evaluated ones; with ``--history``:
+overfitting) -> report dictionary. Torch is never imported on this path.
 
 Probability columns: ``--proba-columns`` names one column per label; a column's label is its name with a
 ``p_``/``proba_``/``prob_`` prefix removed. When neither ``--proba-columns`` nor ``--score-column`` is given
@@ -21,11 +22,13 @@ import numpy as np
 
 from attnlab import __version__
 from attnlab.data.readers import canonical_label, order_labels, read_table
+from attnlab.diagnostics import annotate, conflict_findings, find_overlap, label_conflicts, read_history
 from attnlab.errors import InputError
 from attnlab.io import sha256_file
 from attnlab.metrics.bootstrap import bootstrap_intervals, report_intervals
 from attnlab.metrics.summary import classification_report
 from attnlab.metrics.thresholds import apply_threshold, choose_threshold
+from attnlab.recipes.check_leakage import read_texts
 
 _PREFIXES = ("p_", "proba_", "prob_")
 
@@ -47,6 +50,9 @@ class EvaluateOptions:
     bootstrap: int = 1000
     seed: int = 0
     zero_division: str = "nan"
+    train_path: str | None = None  # training data: check the evaluated texts for leakage from it
+    text_column: str = "text"
+    history_path: str | None = None  # training history (history.jsonl) for the overfitting check
 
     def validate(self) -> None:
         targets = [x for x in (self.threshold, self.target_recall, self.target_precision, self.max_fbeta,
@@ -228,4 +234,25 @@ def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptio
     report["input"] = {"path": str(path), "sha256": sha256_file(path), "rows": len(y_true),
                        "label_column": opts.label_column, "pred_column": opts.pred_column if has_pred else None,
                        **proba_record, "options": asdict(opts), "attnlab_version": __version__}
-    return report
+    overlap, extra = _leakage(table, y_true, opts, path) if opts.train_path else ([], [])
+    history = read_history(opts.history_path) if opts.history_path else None
+    return annotate(report, history=history, overlap=overlap, extra=extra)
+
+
+def _leakage(table: dict[str, list], y_true: list[str], opts: EvaluateOptions, path: Path):
+    """Overlap of the evaluated texts with the ``--train`` file, and label conflicts inside each."""
+    if opts.text_column not in table:
+        raise InputError(f"column {opts.text_column!r} not found in {path}; --train compares texts, so the "
+                         f"predictions file needs them — pass --text-column (columns present: {', '.join(table)})")
+    texts = table[opts.text_column]
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise InputError(f"{path}: {len(bad)} empty or non-text value(s) in column {opts.text_column!r} (first at "
+                         f"data row {bad[0] + 1}); fill or remove those rows")
+    train_texts, train_labels = read_texts(opts.train_path, opts.text_column, opts.label_column, label_optional=True)
+    result = find_overlap(train_texts, texts, train_labels=train_labels,
+                          test_labels=None if train_labels is None else y_true)
+    extra = conflict_findings(label_conflicts(texts, y_true), f"the evaluated file ({path.name})")
+    if train_labels is not None:
+        extra += conflict_findings(label_conflicts(train_texts, train_labels), f"--train ({Path(opts.train_path).name})")
+    return [result], extra

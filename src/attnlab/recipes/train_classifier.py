@@ -1,8 +1,10 @@
 """Recipe: train a Transformer encoder classifier and evaluate it on the held-out test split.
 
 data -> split -> tokenizer (train split only) -> model -> fit (early stopping on validation) -> test
-evaluation -> run directory (config.json, model.safetensors, tokenizer.json, history.jsonl,
-predictions.csv, report.json), built in a hidden folder and renamed into place only when complete.
+evaluation -> findings and readiness verdict (incl. exact/near-duplicate overlap between the splits and
+overfitting from the history) -> run directory (config.json, model.safetensors, tokenizer.json,
+history.jsonl, predictions.csv, report.json), built in a hidden folder and renamed into place only when
+complete.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from attnlab.data.datasets import load_data
 from attnlab.data.readers import check_trainable
 from attnlab.data.splits import stratified_split
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
+from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, leak_key, splits_overlap
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
@@ -81,7 +84,9 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     torch.manual_seed(cfg.train.seed)
     data = load_data(cfg.data.source, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
     check_trainable(data)
-    split = stratified_split(data.texts, data.labels, seed=cfg.train.seed,
+    # Group duplicates by the leakage check's key (NFKC, case, whitespace AND punctuation), so that no
+    # exact duplicate straddles two splits; the split fingerprint is then over (key, label) rows.
+    split = stratified_split([leak_key(t) for t in data.texts], data.labels, seed=cfg.train.seed,
                              fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
                                         cfg.data.val_fraction, cfg.data.test_fraction))
     labels = list(data.label_names)
@@ -135,13 +140,20 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
             "data": {"source": cfg.data.source, "n_rows": len(data.texts), "n_train": len(split.train),
                      "n_val": len(split.val), "n_test": len(split.test),
                      "duplicate_rows": split.n_duplicate_texts, "duplicate_groups": split.n_duplicate_groups,
+                     "duplicates_grouped_by": "nfkc|casefold|punctuation:removed|whitespace:collapsed",
                      "split_fingerprint": split.fingerprint, "truncated": truncated,
                      "label_counts": {name: dict(Counter(data.labels[i] for i in getattr(split, name)))
                                       for name in ("train", "val", "test")}},
             "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                          "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
-                         "seconds": round(result.seconds, 2)},
+                         "selected_on": "validation", "seconds": round(result.seconds, 2)},
         }
+        # Exact duplicates (case/whitespace) were grouped into one split; punctuation variants and
+        # near-duplicates can still straddle splits. Label conflicts are counted over the whole data set.
+        overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},
+                                 seed=cfg.train.seed)
+        annotate(report, history=result.history, overlap=overlap,
+                 extra=conflict_findings(label_conflicts(data.texts, data.labels), "the data set"))
         header = ["id", "text", "label", "prediction"] + [f"p_{lab}" for lab in labels]
         rows = ([int(i), texts["test"][k], y_true[k], y_pred[k], *(f"{p:.6g}" for p in proba[k])]
                 for k, i in enumerate(split.test))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -75,9 +76,42 @@ def binary_line(report: dict[str, Any]) -> str | None:
             f"FP={b['fp']} (false alarms)  TN={b['tn']}")
 
 
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def print_verdict(verdict: dict[str, Any] | None, console: Console, findings: Sequence[dict[str, Any]] = ()) -> None:
+    """The readiness verdict: NOT READY with its reasons (most important first), or READY."""
+    if not verdict:
+        return
+    if verdict["ready"]:
+        warnings = sum(f["severity"] == "warning" for f in findings)
+        tail = f"; read the {warnings} warning(s) below" if warnings else ""
+        console.print(f"[bold green]READY[/bold green] — every check of the readiness policy passes{tail}")
+        return
+    reasons = verdict["reasons"]
+    console.print(f"[bold red]NOT READY[/bold red] — {escape(reasons[0])}")
+    for i, reason in enumerate(reasons[1:], start=2):
+        console.print(f"  {i}. {escape(reason)}")
+
+
+def print_findings(findings: Sequence[dict[str, Any]], console: Console) -> None:
+    """Findings, errors first, one paragraph each."""
+    if not findings:
+        return
+    counts = {s: sum(f["severity"] == s for f in findings) for s in _STYLE}
+    console.print(f"[bold]Findings[/bold] ({counts['error']} error, {counts['warning']} warning, {counts['info']} info)")
+    for f in findings:
+        style = _STYLE.get(f["severity"], "")
+        console.print(f"  [{style}]{f['severity']:<7}[/{style}] [bold]{escape(f['code'])}[/bold]: {escape(f['message'])}")
+
+
 def print_classification_summary(report: dict[str, Any], console: Console | None = None) -> None:
-    """Print the headline numbers, per-class table and confusion matrix of a classification report."""
+    """Print the verdict and findings first, then the headline numbers, per-class table and confusion
+    matrix of a classification report."""
     console = console or Console()
+    findings = report.get("findings") or []
+    print_verdict(report.get("verdict"), console, findings)
+    print_findings(findings, console)
     run = report.get("run", {})
     data = run.get("data")
     if data:
@@ -126,3 +160,41 @@ def print_comparison(result: dict[str, Any], console: Console | None = None) -> 
         mc = comp["mcnemar"]
         console.print(f"McNemar {escape(comp['system'])} vs baseline: baseline-only correct b={mc['b']}, "
                       f"system-only correct c={mc['c']}, p={mc['p_value']:.4g} ({mc['method']})")
+
+
+def print_check(result: dict[str, Any], console: Console | None = None) -> None:
+    """``attnlab check``: the verdict and the findings it weighed."""
+    console = console or Console()
+    print_verdict(result["verdict"], console, result["findings"])
+    print_findings(result["findings"], console)
+    console.print(f"[dim]report: {escape(result['source'])}; findings {escape(result['findings_source'])}[/dim]")
+
+
+def _short(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def print_leakage(result: dict[str, Any], console: Console | None = None, max_rows: int = 10) -> None:
+    """``attnlab check-leakage``: the verdict line, findings, and the most similar pairs."""
+    console = console or Console()
+    n_test = result[f"n_{result['test']}"]
+    if result["leakage_found"]:
+        console.print(f"[bold red]LEAKAGE[/bold red] — {result['exact_rows']:,} exact and {result['near_rows']:,} "
+                      f"near-duplicate test rows of {n_test:,} ({result['leaked_share']:.1%}) have a match in train")
+    else:
+        console.print(f"[bold green]NO LEAKAGE[/bold green] — none of the {n_test:,} test rows has an exact or near "
+                      f"duplicate (Jaccard >= {result['settings']['threshold']:g}) among the "
+                      f"{result['n_' + result['train']]:,} train rows")
+    print_findings(result.get("findings") or [], console)
+    if result["pairs"]:
+        table = Table(title=f"Pairs (most similar first; {min(max_rows, result['n_pairs'])} of {result['n_pairs']})",
+                      header_style="bold")
+        for col in ("test row", "train row", "kind", "Jaccard", "test text", "train text"):
+            table.add_column(col, justify="right" if col in ("test row", "train row", "Jaccard") else "left")
+        for p in result["pairs"][:max_rows]:
+            table.add_row(str(p["test_index"]), str(p["train_index"]), p["kind"] + (" (labels differ)" if
+                          p.get("label_conflict") else ""), f"{p['similarity']:.3f}", _short(p["test_text"]),
+                          _short(p["train_text"]))
+        console.print(table)
+    console.print(f"[dim]{escape(result['settings']['signature'])}[/dim]")
