@@ -15,7 +15,7 @@
 ...                                     "fraud": {"precision": None, "recall": 0.0, "f1": 0.0, "support": 5}}},
 ...           "confusion_matrix": {"labels": ["ok", "fraud"], "matrix": [[95, 0], [5, 0]]}}
 >>> [f.code for f in report_findings(report)]
-['class_imbalance', 'accuracy_paradox', 'near_chance', 'class_never_predicted', 'small_test_set']
+['class_never_predicted', 'accuracy_paradox', 'near_chance', 'class_imbalance', 'small_test_set']
 """
 
 from __future__ import annotations
@@ -114,12 +114,15 @@ def _imbalance(f: _Facts, o: DiagnosticOptions) -> list[Finding]:
     label = f.labels[f.present[k]]
     m = f.metrics
     if f.positive is not None:
-        judge = f"F1 of {f.positive!r} ({_fmt(f.per_class[f.positive]['f1'])}), PR-AUC ({_fmt(m.get('average_precision'))})"
+        judged = [(f"F1 of {f.positive!r}", f.per_class[f.positive]["f1"])]
     else:
-        judge = f"macro F1 ({_fmt(m.get('macro', {}).get('f1'))}), macro PR-AUC ({_fmt(m.get('average_precision'))})"
+        judged = [("macro F1", (m.get("macro") or {}).get("f1"))]
+    judged += [("MCC", m.get("mcc")), ("PR-AUC", m.get("average_precision"))]
+    judge = ", ".join(f"{name} ({value:.3f})" for name, value in judged if value is not None)
+    if m.get("average_precision") is None:
+        judge += " and, given scores, PR-AUC"
     msg = (f"Class imbalance: {label!r} is {shares[k]:.1%} of the {f.n:,} test examples ({int(f.support[f.present[k]])}; "
-           f"below {bound:.0%}). Accuracy rewards predicting the majority class — judge the model by {judge} "
-           f"and MCC ({_fmt(m.get('mcc'))}) instead.")
+           f"below {bound:.0%}). Accuracy rewards predicting the majority class — judge the model by {judge} instead.")
     return [Finding("class_imbalance", "warning", msg, {
         "minority_label": label, "minority_share": float(shares[k]), "bound": bound,
         "shares": {f.labels[i]: float(s) for i, s in zip(f.present, shares)},
@@ -224,7 +227,8 @@ def _per_class(f: _Facts, o: DiagnosticOptions) -> list[Finding]:
 
 
 def _undefined(f: _Facts) -> list[Finding]:
-    entries = [e for e in f.report.get("undefined") or [] if isinstance(e, Mapping) and "metric" in e]
+    entries = [e for e in f.report.get("undefined") or [] if isinstance(e, Mapping) and "metric" in e
+               and not str(e.get("reason", "")).startswith("not computed")]  # not asked for is not undefined
     if not entries:
         return []
     shown = "; ".join(f"{e['metric']}: {e.get('reason', 'undefined')}" for e in entries[:3])
@@ -299,5 +303,5 @@ def report_findings(report: Mapping[str, Any], options: DiagnosticOptions = Diag
             "and accuracy is just the recall of that one class. Evaluate on data with every class."),
             {"label": only, "n": f.n}))
         return out + _per_class(f, options) + _undefined(f)
-    return (out + _imbalance(f, options) + _accuracy_paradox(f, options) + _near_chance(f, options)
-            + _per_class(f, options) + _undefined(f) + _small_test_set(f, options))
+    return (out + _per_class(f, options) + _accuracy_paradox(f, options) + _near_chance(f, options)
+            + _imbalance(f, options) + _undefined(f) + _small_test_set(f, options))

@@ -127,6 +127,10 @@ class Verdict:
                 "blocking_findings": self.blocking_findings, "policy": self.policy}
 
 
+def _fmt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
 def _check(rank: tuple, name: str, metric: str, value: float | None, bound: float, passed: bool, reason: str) -> dict:
     return {"check": name, "metric": metric, "value": value, "bound": bound, "passed": passed,
             "reason": None if passed else reason, "_rank": rank}
@@ -149,7 +153,7 @@ def _class_checks(report: Mapping[str, Any], policy: ReadinessPolicy) -> list[di
             value = row["recall"]
             out.append(_check((first, 0, value or 0.0), "class_recall", f"per_class.{label}.recall", value, bound,
                               value is not None and value >= bound,
-                              f"recall of {label!r}{tag} is {value:.3f}, below the required {bound:g}: "
+                              f"recall of {label!r}{tag} is {_fmt(value)}, below the required {bound:g}: "
                               f"{support - hits} of {support} {label!r} examples are missed"))
         if support or predicted:
             bound = policy.min_precision_by_class.get(label, policy.min_precision)
@@ -170,15 +174,14 @@ def _summary_checks(report: Mapping[str, Any], policy: ReadinessPolicy) -> list[
         f1 = m["per_class"][positive]["f1"]
         out.append(_check((2, 0, 0), "positive_f1", f"per_class.{positive}.f1", f1, policy.min_f1,
                           f1 is not None and f1 >= policy.min_f1,
-                          f"F1 of {positive!r} is {f1 if f1 is None else round(f1, 3)}, below the required {policy.min_f1:g}"))
+                          f"F1 of {positive!r} is {_fmt(f1)}, below the required {policy.min_f1:g}"))
         p, r, where = m["per_class"][positive]["precision"], m["per_class"][positive]["recall"], f"of {positive!r}"
     else:
         p, r, where = (m.get("macro") or {}).get("precision"), (m.get("macro") or {}).get("recall"), "(macro)"
     macro_f1 = (m.get("macro") or {}).get("f1")
     out.append(_check((2, 1, 0), "macro_f1", "macro.f1", macro_f1, policy.min_f1,
                       macro_f1 is not None and macro_f1 >= policy.min_f1,
-                      f"macro F1 is {macro_f1 if macro_f1 is None else round(macro_f1, 3)}, below the required "
-                      f"{policy.min_f1:g}"))
+                      f"macro F1 is {_fmt(macro_f1)}, below the required {policy.min_f1:g}"))
     if p is not None and r is not None:
         gap = abs(p - r)
         lower = "recall" if r < p else "precision"
@@ -189,7 +192,7 @@ def _summary_checks(report: Mapping[str, Any], policy: ReadinessPolicy) -> list[
     acc = m.get("accuracy")
     out.append(_check((4, 0, 0), "accuracy", "accuracy", acc, policy.min_accuracy,
                       acc is not None and acc >= policy.min_accuracy,
-                      f"accuracy is {acc if acc is None else round(acc, 3)}, below the required {policy.min_accuracy:g}"))
+                      f"accuracy is {_fmt(acc)}, below the required {policy.min_accuracy:g}"))
     return out
 
 
