@@ -11,9 +11,12 @@ as memorised, not generalised. :func:`find_overlap` finds such texts in four ste
    phone number and claim code would fall below 0.8). Near-duplicates are pairs whose shingle sets have a
    Jaccard similarity of at least ``threshold`` (default 0.8).
 3. **Candidates** from MinHash LSH: each distinct shingle set gets a MinHash signature computed with
-   NumPy (shingle ids hashed once per permutation by multiply-shift, minimum per set), indexed in
-   ``datasketch.MinHashLSH`` with ``bands`` x ``rows`` chosen so that a pair *at* the threshold is a
-   candidate with probability at least 0.99 (:func:`lsh_params`); more similar pairs are more likely.
+   NumPy (shingle ids hashed once per permutation by multiply-shift, minimum per set), cut into
+   ``bands`` x ``rows`` chosen so that a pair *at* the threshold is a candidate with probability at least
+   0.99 (:func:`lsh_params`); more similar pairs are more likely. A NumPy pass over hashed bands keeps the
+   sets that share a band with the other side, and ``datasketch.MinHashLSH`` indexes those of one side and
+   is queried with the other's (the same candidates as indexing everything, without paying Python's
+   per-set cost for the many sets that collide with nothing).
 4. **Verification**: every candidate's exact Jaccard is computed on the shingle sets; only pairs at or
    above the threshold are reported. There are no false positives; a miss needs every band to differ.
 
@@ -30,8 +33,6 @@ than its distinct texts. ``datasketch`` is imported only when there is something
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 import time
 import unicodedata
@@ -42,16 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from attnlab.diagnostics.minhash import LSHSignature, band_keys, lsh_params, minhash_signatures, sharing_a_band
 from attnlab.errors import InputError
 
-__all__ = ["DEFAULT_THRESHOLD", "OverlapResult", "find_overlap", "label_conflicts", "leak_key", "lsh_params",
-           "shingles", "splits_overlap"]
+__all__ = ["DEFAULT_THRESHOLD", "OverlapResult", "find_overlap", "label_conflicts", "leak_key", "shingles",
+           "splits_overlap"]
 
 DEFAULT_THRESHOLD = 0.8
-#: Probability that a pair exactly at the threshold becomes an LSH candidate.
-CANDIDATE_RECALL = 0.99
-#: Most permutations spent on the LSH index (bands x rows).
-MAX_PERM = 64
 NORMALISATION = "nfkc|casefold|punctuation:removed|whitespace:collapsed"
 
 _APOSTROPHES = "'\u2019\u02bc`"  # dropped, so "don't" == "dont"
@@ -92,69 +90,6 @@ def shingles(key: str, size: int = 1) -> set[str]:
     return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
 
 
-def lsh_params(threshold: float, *, recall: float = CANDIDATE_RECALL, max_perm: int = MAX_PERM) -> tuple[int, int]:
-    """(bands, rows) of the LSH index: the most rows per band (fewest low-similarity candidates) for which
-    enough bands to reach ``recall`` at ``threshold`` fit in ``max_perm`` permutations.
-
-    A pair of Jaccard ``s`` shares a band with probability ``1 - (1 - s**rows) ** bands``.
-
-    >>> lsh_params(0.8)
-    (12, 5)
-    >>> b, r = lsh_params(0.8); round(1 - (1 - 0.8 ** r) ** b, 4)
-    0.9915
-    """
-    best = (1, 1)
-    for rows in range(1, max_perm + 1):
-        p = threshold ** rows
-        if p >= 1.0:
-            bands = 2
-        elif p <= 0.0:
-            break
-        else:
-            bands = max(2, math.ceil(math.log(1 - recall) / math.log1p(-p)))
-        if bands * rows > max_perm:
-            break
-        best = (bands, rows)
-    return best
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: spreads consecutive ids over all 64 bits (wrapping multiply)."""
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
-
-
-def minhash_signatures(sets: Sequence[frozenset[int]], vocab_size: int, num_perm: int, seed: int) -> np.ndarray:
-    """(S, num_perm) uint32 MinHash signatures of non-empty sets of integer ids in ``[0, vocab_size)``.
-
-    Permutation ``k`` of id ``x`` is ``(a_k * fmix64(x) + b_k) mod 2**64 >> 32`` (multiply-shift,
-    ``a_k`` odd), tabulated once per id; a set's signature is the column-wise minimum over its ids.
-    """
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        h = _fmix64(np.arange(vocab_size, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
-        table = ((h[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)  # (V, P)
-    lengths = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
-    flat = np.fromiter(itertools.chain.from_iterable(sets), dtype=np.int64, count=int(lengths.sum()))
-    ends = np.cumsum(lengths)
-    out = np.empty((len(sets), num_perm), dtype=np.uint32)
-    step = max(1, (1 << 22) // num_perm)  # ids per block: bounds the gathered block at ~16 MB
-    s = 0
-    while s < len(sets):
-        lo = int(ends[s] - lengths[s])
-        e = int(np.searchsorted(ends, lo + step, side="right"))
-        e = max(e, s + 1)
-        block = table[flat[lo:int(ends[e - 1])]]  # (ids in sets s..e, P)
-        out[s:e] = np.minimum.reduceat(block, ends[s:e] - lengths[s:e] - lo, axis=0)
-        s = e
-    return out
-
-
 class _Vocab(dict):
     """Shingle -> consecutive id, assigned in order of first appearance (deterministic)."""
 
@@ -186,19 +121,6 @@ class _Corpus:
         return cls(list(key_index), key_of_row, set_of_key, list(set_index), len(vocab))
 
 
-class _Signature:
-    """What ``datasketch.MinHashLSH`` reads of a MinHash (``hashvalues``, ``len``), over a row of our
-    NumPy signature matrix; building a ``LeanMinHash`` per set would copy and re-check each row."""
-
-    __slots__ = ("hashvalues",)
-
-    def __init__(self, hashvalues: np.ndarray):
-        self.hashvalues = hashvalues
-
-    def __len__(self) -> int:
-        return len(self.hashvalues)
-
-
 def _jaccard_hits(a: frozenset[int], candidates, sets, threshold: float) -> list[tuple[int, float]]:
     """The candidates whose exact Jaccard with ``a`` is at least ``threshold``."""
     hits = []
@@ -217,31 +139,38 @@ def _near_pairs(corpus: _Corpus, train_sets: set[int], test_sets: set[int], thre
                 ) -> tuple[dict[int, list[tuple[int, float]]], int, tuple[int, int]]:
     """{test set id: [(train set id, Jaccard >= threshold)]}: MinHash LSH candidates, verified exactly.
 
-    The side with fewer distinct sets is indexed and the other side queries it (an insert costs about
-    twice a query in ``datasketch``).
+    Only sets that share a band with some set of the other side can become candidates, so a NumPy pass
+    over hashed bands picks those first; ``datasketch.MinHashLSH`` then indexes the smaller side's and is
+    queried by the other's (the candidates are the same as indexing and querying every set, at a fraction
+    of the per-set Python cost).
     """
     bands, rows = lsh_params(threshold)
-    train_ids = sorted(i for i in train_sets if corpus.sets[i])
-    test_ids = sorted(i for i in test_sets if corpus.sets[i])
-    if not train_ids or not test_ids:
+    train_ids = np.array(sorted(i for i in train_sets if corpus.sets[i]), dtype=np.int64)
+    test_ids = np.array(sorted(i for i in test_sets if corpus.sets[i]), dtype=np.int64)
+    if not len(train_ids) or not len(test_ids):
+        return {}, 0, (bands, rows)
+    used = np.union1d(train_ids, test_ids)
+    sig = minhash_signatures([corpus.sets[i] for i in used], corpus.vocab_size, bands * rows, seed)
+    train_pos, test_pos = np.searchsorted(used, train_ids), np.searchsorted(used, test_ids)
+    hit_train, hit_test = sharing_a_band(band_keys(sig, bands, rows), train_pos, test_pos)
+    if not hit_test.any():
         return {}, 0, (bands, rows)
     from datasketch import MinHashLSH  # lazily: only when there is something to index
 
-    used = sorted(set(train_ids) | set(test_ids))
-    sig = minhash_signatures([corpus.sets[i] for i in used], corpus.vocab_size, bands * rows, seed)
-    row_of = dict(zip(used, range(len(used))))
-    indexed, queries = (test_ids, train_ids) if len(test_ids) < len(train_ids) else (train_ids, test_ids)
+    sides = [(train_ids[hit_train], train_pos[hit_train]), (test_ids[hit_test], test_pos[hit_test])]
+    index_test = len(sides[1][0]) <= len(sides[0][0])
+    (indexed, indexed_pos), (queries, query_pos) = sides[::-1] if index_test else sides
     lsh = MinHashLSH(num_perm=bands * rows, params=(bands, rows))
     with lsh.insertion_session() as session:
-        for sid in indexed:
-            session.insert(sid, _Signature(sig[row_of[sid]]), check_duplication=False)
+        for sid, pos in zip(indexed.tolist(), indexed_pos.tolist()):
+            session.insert(sid, LSHSignature(sig[pos]), check_duplication=False)
     found: dict[int, list[tuple[int, float]]] = {}
     n_candidates = 0
-    for sid in queries:
-        candidates = lsh.query(_Signature(sig[row_of[sid]]))
+    for sid, pos in zip(queries.tolist(), query_pos.tolist()):
+        candidates = lsh.query(LSHSignature(sig[pos]))
         n_candidates += len(candidates)
         for cand, jaccard in _jaccard_hits(corpus.sets[sid], candidates, corpus.sets, threshold):
-            test_sid, train_sid = (cand, sid) if indexed is test_ids else (sid, cand)
+            test_sid, train_sid = (cand, sid) if index_test else (sid, cand)
             found.setdefault(test_sid, []).append((train_sid, jaccard))
     return found, n_candidates, (bands, rows)
 
@@ -339,37 +268,44 @@ def find_overlap(
         train_keys_of_set.setdefault(corpus.set_of_key[k], []).append(k)
     test_sets = {corpus.set_of_key[k] for k in corpus.key_of_row[n_train:]}
     near, n_candidates, (bands, rows) = _near_pairs(corpus, set(train_keys_of_set), test_sets, threshold, seed)
-    train_name, test_name = names
-    pairs, n_exact, n_near, n_conflicts = [], 0, 0, 0
     best_by_key: dict[int, tuple[int, str, float, int] | None] = {}
-    for j in range(len(test_texts)):
-        key = corpus.key_of_row[n_train + j]
-        if key not in best_by_key:
-            matches = [(k, jaccard) for train_set, jaccard in near.get(corpus.set_of_key[key], ())
-                       for k in train_keys_of_set[train_set] if k != key]
-            best_by_key[key] = _best_match(train_rows_of_key.get(key, ()), matches, train_rows_of_key)
-        best = best_by_key[key]
-        if best is None:
-            continue
-        i, kind, similarity, n_matches = best
-        pair = {f"{test_name}_index": j, f"{train_name}_index": i, "kind": kind, "similarity": similarity,
-                "n_matches": n_matches, f"{test_name}_text": test_texts[j], f"{train_name}_text": train_texts[i]}
-        if test_labels is not None:
-            pair[f"{test_name}_label"], pair[f"{train_name}_label"] = test_labels[j], train_labels[i]
-            other = {train_labels[r] for r in train_rows_of_key.get(key, ())} - {test_labels[j]}
-            pair["label_conflict"] = bool(other)
-            n_conflicts += bool(other)
-        n_exact += kind == "exact"
-        n_near += kind == "near"
-        pairs.append(pair)
-    pairs.sort(key=lambda p: (p["kind"] != "exact", -p["similarity"], p[f"{test_name}_index"]))
+    for key in dict.fromkeys(corpus.key_of_row[n_train:]):
+        matches = [(k, jaccard) for train_set, jaccard in near.get(corpus.set_of_key[key], ())
+                   for k in train_keys_of_set[train_set] if k != key]
+        best_by_key[key] = _best_match(train_rows_of_key.get(key, ()), matches, train_rows_of_key)
+    sides = _Sides(names, train_texts, test_texts, train_labels, test_labels)
+    pairs = [sides.pair(j, best, train_rows_of_key.get(corpus.key_of_row[n_train + j], ()))
+             for j in range(len(test_texts)) if (best := best_by_key[corpus.key_of_row[n_train + j]]) is not None]
+    pairs.sort(key=lambda p: (p["kind"] != "exact", -p["similarity"], p[f"{names[1]}_index"]))
     settings = {"threshold": threshold, "shingle_size": shingle_size, "normalisation": NORMALISATION,
                 "lsh_bands": bands, "lsh_rows": rows, "seed": seed,
                 "signature": f"leakage|norm:nfkc-casefold-nopunct|shingle:word-{shingle_size}|jaccard:{threshold:g}"
                              f"|lsh:{bands}x{rows}|verify:exact|seed:{seed}"}
-    return OverlapResult(names=names, n_train=n_train, n_test=len(test_texts), pairs=pairs, n_exact=n_exact,
-                         n_near=n_near, n_label_conflicts=n_conflicts, n_candidates=n_candidates, settings=settings,
-                         seconds=time.perf_counter() - t0)
+    return OverlapResult(names=names, n_train=n_train, n_test=len(test_texts), pairs=pairs,
+                         n_exact=sum(p["kind"] == "exact" for p in pairs), n_near=sum(p["kind"] == "near" for p in pairs),
+                         n_label_conflicts=sum(bool(p.get("label_conflict")) for p in pairs),
+                         n_candidates=n_candidates, settings=settings, seconds=time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Both sides' names, texts and labels: turns a best match into a pair entry."""
+
+    names: tuple[str, str]
+    train_texts: Sequence[str]
+    test_texts: Sequence[str]
+    train_labels: Sequence[str] | None
+    test_labels: Sequence[str] | None
+
+    def pair(self, j: int, best: tuple[int, str, float, int], exact_rows: Sequence[int]) -> dict[str, Any]:
+        train, test = self.names
+        i, kind, similarity, n_matches = best
+        pair = {f"{test}_index": j, f"{train}_index": i, "kind": kind, "similarity": similarity,
+                "n_matches": n_matches, f"{test}_text": self.test_texts[j], f"{train}_text": self.train_texts[i]}
+        if self.test_labels is not None:
+            pair[f"{test}_label"], pair[f"{train}_label"] = self.test_labels[j], self.train_labels[i]
+            pair["label_conflict"] = any(self.train_labels[r] != self.test_labels[j] for r in exact_rows)
+        return pair
 
 
 def _best_match(exact_rows: Sequence[int], near_keys: list[tuple[int, float]],

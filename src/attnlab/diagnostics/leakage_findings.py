@@ -39,21 +39,21 @@ def leakage_findings(results: Sequence[OverlapResult], options: DiagnosticOption
     """``leakage_exact`` / ``leakage_near`` findings (and ``label_conflict`` for exact duplicates whose labels
     disagree across the two sides) for overlap results.
 
-    Into a *test* side: exact duplicates are an error; near-duplicates a warning, or an error in more than
-    ``options.near_duplicate_error_share`` of the test rows. Between other splits (train/validation,
-    validation/test) they inflate model selection, not the test score: exact ones are a warning, near ones
-    an info.
+    Training texts in the *test* side (sides named train and test): exact duplicates are an error;
+    near-duplicates a warning, or an error in more than ``options.near_duplicate_error_share`` of the test
+    rows. Between other sides (train/validation, validation/test) they inflate model selection, not what
+    the model was graded on: exact ones are a warning, near ones an info.
     """
     o = options or DiagnosticOptions()
     out = []
     for r in results:
         a, b = r.names
-        into_test = b == "test"
+        into_test = (a, b) == ("train", "test")
         evidence = {"train": a, "test": b, f"n_{b}": r.n_test, "settings": r.settings}
         if r.n_exact:
             ex = _examples(r, "exact", o.max_examples)
             consequence = ("the test metrics are optimistic — the model was graded on texts it trained on"
-                           if into_test else f"the {b} scores used for model selection are optimistic")
+                           if into_test else f"model selection on the {a if a != 'train' else b} split saw them")
             msg = (f"Data leakage: {r.n_exact:,} of {r.n_test:,} {b} texts ({r.n_exact / r.n_test:.1%}) also occur in "
                    f"the {a} set after normalising case, whitespace, punctuation and Unicode (e.g. {ex[0][f'{b}_text']!r}"
                    f" = {ex[0][f'{a}_text']!r}); {consequence}. Remove them from the {b} set or split with duplicates "
