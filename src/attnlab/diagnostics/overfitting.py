@@ -40,6 +40,8 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
         raise InputError(f"history file {p} not found; pass the history.jsonl of a training run")
     try:
         text = p.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}; check the file's permissions") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{p} is not valid UTF-8 (byte offset {exc.start}); re-encode it as UTF-8") from None
     records = []

@@ -90,6 +90,8 @@ class ReadinessPolicy:
             raise InputError(f"policy file {p} not found; pass a JSON file such as {{\"min_f1\": 0.9}}")
         try:
             data = json.loads(p.read_bytes().decode("utf-8-sig"))
+        except OSError as exc:
+            raise InputError(f"cannot read policy file {p}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise InputError(f"policy file {p} is not UTF-8; re-encode it") from None
         except json.JSONDecodeError as exc:

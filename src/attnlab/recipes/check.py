@@ -30,7 +30,10 @@ def load_report(path: str | Path) -> tuple[dict[str, Any], Path | None]:
                              "report.json file")
     elif not p.is_file():
         raise InputError(f"{p} not found; pass a report.json file or a run directory")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}; check the file's permissions") from None
     if not data.strip():
         raise InputError(f"{p} is empty; pass a report.json written by attnlab")
     try:
