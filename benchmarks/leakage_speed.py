@@ -147,6 +147,8 @@ def main() -> int:
     planted_true = [s for s, j, src in zip(slots, planted_j, sources)
                     if j >= args.threshold or leak_key(test[s]) == leak_key(train[src])]
     planted_recall = sum(s in flagged for s in planted_true) / len(planted_true)
+    edge = [s for s, j in zip(slots, planted_j) if args.threshold <= j < args.threshold + 0.05]
+    edge_recall = sum(s in flagged for s in edge) / max(1, len(edge))
 
     sample = sorted(rnd.sample(range(args.test), min(args.sample, args.test)))
     sample = sorted(set(sample) | set(rnd.sample(planted_true, min(len(planted_true), args.sample // 4))))
@@ -166,6 +168,8 @@ def main() -> int:
           f"{result.n_candidates:,} LSH candidates verified)")
     print(f"recall of planted near/exact duplicates: {planted_recall:.4f} ({sum(s in flagged for s in planted_true)}"
           f"/{len(planted_true)})")
+    print(f"  of which at the edge, {args.threshold} <= Jaccard < {args.threshold + 0.05:g}: recall {edge_recall:.4f} "
+          f"({sum(s in flagged for s in edge)}/{len(edge)})")
     print(f"brute-force sample of {len(sample):,} test rows x {len(train):,} train rows ({brute_seconds:.1f} s): "
           f"{len(positives)} leaked rows, recall {sample_recall:.4f}, rows flagged that brute force rejects: "
           f"{len(false_flags)}")
