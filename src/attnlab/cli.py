@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-precision", type=float, help="choose the threshold with the best recall at precision >= P")
     g.add_argument("--max-fbeta", type=float, metavar="BETA", help="choose the threshold maximising F-beta (1 = F1)")
     g.add_argument("--costs", metavar="FP,FN", help="choose the threshold minimising FP_cost*FP + FN_cost*FN")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals (0 = off)")
+    p.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals (default 1000; 0 = off; "
+                                                 "0 with --chunk-rows)")
+    p.add_argument("--chunk-rows", type=int, help="stream a large file this many rows at a time (constant memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zero-division", choices=["nan", "0", "1"], default="nan",
                    help="value of 0/0 ratios: nan = undefined, reported as null and left out of averages")
@@ -166,13 +168,11 @@ def config_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)  # validates before anything is created on disk
     out = args.out or f"runs/{Path(cfg.data.source).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    from rich.console import Console
-
     from attnlab.recipes.train_classifier import train_classifier
     from attnlab.report.terminal import print_classification_summary
 
-    report = train_classifier(cfg, out, console=Console(stderr=True))
-    print_classification_summary(report, Console())
+    report = train_classifier(cfg, out, console=_console(stderr=True))
+    print_classification_summary(report, _console())
     print(f"run directory: {out}")
     return 0
 
@@ -215,6 +215,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console(*, stderr: bool = False):
+    """A rich console; when output goes to a file or pipe (CI logs), 120 columns instead of rich's 80."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 120)
+
+
 def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
@@ -243,17 +251,16 @@ def _costs(value: str | None) -> tuple[float, float] | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     if args.hyp or args.ref:
         if not (args.hyp and args.ref) or args.predictions:
             raise InputError("translation evaluation takes --hyp SYS.txt and --ref REF.txt (no predictions file)")
         from attnlab.recipes.evaluate_translation import evaluate_translation_files
         from attnlab.report.translation_terminal import render_translation_summary
 
-        report = evaluate_translation_files(args.hyp, args.ref, bootstrap=args.bootstrap)
+        report = evaluate_translation_files(args.hyp, args.ref,
+                                            bootstrap=1000 if args.bootstrap is None else args.bootstrap)
         _write_json(args.out, report)
-        render_translation_summary(report, Console())
+        render_translation_summary(report, _console())
         return 0
     if not args.predictions:
         raise InputError("give a predictions file (or --hyp/--ref for translation); see `attnlab evaluate --help`")
@@ -266,18 +273,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            scores=args.scores, positive_label=args.positive, labels=_split(args.labels),
                            threshold=args.threshold, target_recall=args.target_recall,
                            target_precision=args.target_precision, max_fbeta=args.max_fbeta,
-                           costs=_costs(args.costs), bootstrap=args.bootstrap, seed=args.seed,
+                           costs=_costs(args.costs), seed=args.seed, chunk_rows=args.chunk_rows,
+                           bootstrap=args.bootstrap if args.bootstrap is not None else 0 if args.chunk_rows else 1000,
                            zero_division=zero_division, train_path=args.train_path, text_column=args.text_column,
                            history_path=args.history_path)
     report = evaluate_predictions(args.predictions, opts)
     _write_json(args.out, report)
-    print_classification_summary(report, Console())
+    print_classification_summary(report, _console())
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from attnlab.recipes.compare import compare_prediction_files
     from attnlab.report.terminal import print_comparison
 
@@ -285,32 +291,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                       pred_column=args.pred_column, metrics=_split(args.metrics),
                                       n_resamples=args.bootstrap, seed=args.seed)
     _write_json(args.out, result)
-    print_comparison(result, Console())
+    print_comparison(result, _console())
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from attnlab.recipes.check import build_policy, check_report
     from attnlab.report.terminal import print_check
 
     result = check_report(args.report, build_policy(args.policy, args.min_recall, args.min_precision))
     _write_json(args.out, result)
-    print_check(result, Console())
+    print_check(result, _console())
     return 0 if result["verdict"]["ready"] else 1
 
 
 def cmd_check_leakage(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from attnlab.recipes.check_leakage import check_leakage_files
     from attnlab.report.terminal import print_leakage
 
     result = check_leakage_files(args.train, args.test, text_column=args.text_column, label_column=args.label_column,
                                  threshold=args.threshold, shingle_size=args.shingle_size)
     _write_json(args.out, result)
-    print_leakage(result, Console())
+    print_leakage(result, _console())
     return 1 if result["leakage_found"] else 0
 
 

@@ -172,3 +172,15 @@ def test_max_fbeta_and_min_cost_thresholds(binary_file):
     cost = lambda t: int(((score >= t) & ~y).sum()) + 10 * int(((score < t) & y).sum())  # noqa: E731
     assert cost(r["threshold"]["value"]) == min(min(cost(s) for s in np.unique(score)), cost(np.inf))
     assert r["threshold"]["objective"] == "min_cost"
+
+
+def test_chunked_evaluation_equals_in_memory(binary_file):
+    path, _, _ = binary_file
+    common = dict(score_column="score", positive_label="fraud", threshold=0.5, bootstrap=0)
+    whole = evaluate_predictions(path, EvaluateOptions(**common))
+    chunked = evaluate_predictions(path, EvaluateOptions(chunk_rows=7, **common))
+    assert chunked["metrics"] == whole["metrics"]
+    assert chunked["confusion_matrix"] == whole["confusion_matrix"]
+    assert chunked["input"]["chunked"]["chunks"] > 1
+    with pytest.raises(Exception, match="cannot run with --chunk-rows"):
+        evaluate_predictions(path, EvaluateOptions(chunk_rows=7, score_column="score", positive_label="fraud"))

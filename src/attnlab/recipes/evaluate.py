@@ -53,6 +53,7 @@ class EvaluateOptions:
     train_path: str | None = None  # training data: check the evaluated texts for leakage from it
     text_column: str = "text"
     history_path: str | None = None  # training history (history.jsonl) for the overfitting check
+    chunk_rows: int | None = None  # stream the file this many rows at a time (files larger than memory)
 
     def validate(self) -> None:
         targets = [x for x in (self.threshold, self.target_recall, self.target_precision, self.max_fbeta,
@@ -60,6 +61,16 @@ class EvaluateOptions:
         if len(targets) > 1:
             raise InputError("give at most one of --threshold, --target-recall, --target-precision, --max-fbeta, "
                              "--costs")
+        if self.chunk_rows is not None:
+            if self.chunk_rows <= 0:
+                raise InputError(f"--chunk-rows must be a positive row count, got {self.chunk_rows}")
+            unsupported = [flag for flag, value in (("--bootstrap", self.bootstrap), ("--train", self.train_path),
+                                                    ("--target-recall", self.target_recall),
+                                                    ("--target-precision", self.target_precision),
+                                                    ("--max-fbeta", self.max_fbeta), ("--costs", self.costs)) if value]
+            if unsupported:
+                raise InputError(f"{', '.join(unsupported)} need(s) every example in memory and cannot run with "
+                                 "--chunk-rows; drop --chunk-rows or pass --bootstrap 0 and a fixed --threshold")
         if self.max_fbeta is not None and self.max_fbeta <= 0:
             raise InputError(f"--max-fbeta takes beta > 0 (1 = F1, 2 favours recall), got {self.max_fbeta}")
         if self.costs is not None and (len(self.costs) != 2 or min(self.costs) < 0 or max(self.costs) == 0):
@@ -206,6 +217,8 @@ def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptio
     """Metrics, operating point and intervals for a predictions file, as a report.json dictionary."""
     opts.validate()
     path = Path(path)
+    if opts.chunk_rows:
+        return _evaluate_chunked(path, opts)
     table = read_table(path, None)
     wanted = {opts.label_column: "--label-column", **({opts.score_column: "--score-column"} if opts.score_column
                                                        else {}), **{c: "--proba-columns" for c in opts.proba_columns or ()}}
@@ -237,6 +250,26 @@ def evaluate_predictions(path: str | Path, opts: EvaluateOptions = EvaluateOptio
     overlap, extra = _leakage(table, y_true, opts, path) if opts.train_path else ([], [])
     history = read_history(opts.history_path) if opts.history_path else None
     return annotate(report, history=history, overlap=overlap, extra=extra)
+
+
+def _evaluate_chunked(path: Path, opts: EvaluateOptions) -> dict[str, Any]:
+    """Stream the file through the mergeable metric states: constant memory in the number of rows.
+
+    Predictions come from the score/probability columns when given (score >= threshold, default 0.5; argmax),
+    else from the prediction column. No bootstrap intervals: they need every example at once."""
+    from attnlab.metrics.streaming import evaluate_file
+
+    scored = bool(opts.score_column or opts.proba_columns)
+    report = evaluate_file(path, label_column=opts.label_column, pred_column=None if scored else opts.pred_column,
+                           score_column=opts.score_column, proba_columns=opts.proba_columns, labels=opts.labels,
+                           positive_label=opts.positive_label, scores=opts.scores, threshold=opts.threshold,
+                           zero_division=opts.zero_division, chunk_rows=opts.chunk_rows)
+    report = {"schema_version": 1, "task": "classification", **report}
+    report["input"] = {"path": str(path), "sha256": sha256_file(path), "rows": report["n"],
+                       "chunked": report.pop("source", None), "options": asdict(opts),
+                       "attnlab_version": __version__}
+    history = read_history(opts.history_path) if opts.history_path else None
+    return annotate(report, history=history)
 
 
 def _leakage(table: dict[str, list], y_true: list[str], opts: EvaluateOptions, path: Path):
