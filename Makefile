@@ -23,6 +23,9 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/sms_spam_quality.py
 	$(PY) benchmarks/cpu_throughput.py
+	$(PY) benchmarks/metrics_speed.py
+	$(PY) benchmarks/chunked_memory.py
+	$(PY) benchmarks/leakage_speed.py
 
 clean:
 	rm -rf $(VENV) runs
