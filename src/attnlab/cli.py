@@ -106,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hyp", help="translation: system output, one segment per line")
     p.add_argument("--ref", action="append", help="translation: reference file (repeat for several references)")
     p.add_argument("--out", help="write report.json here")
+    p.add_argument("--html", metavar="FILE", help="also write the self-contained HTML report here")
     p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("report", help="(re)render the HTML report of a run directory or a report.json")
+    p.add_argument("target", metavar="RUN_DIR|report.json")
+    p.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html, or next to the JSON)")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("compare", help="paired significance tests between systems scored on the same examples")
     p.add_argument("files", nargs="+", help="predictions files (the first is the baseline)")
@@ -260,6 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_translation_files(args.hyp, args.ref,
                                             bootstrap=1000 if args.bootstrap is None else args.bootstrap)
         _write_json(args.out, report)
+        _write_html(args.html, report)
         render_translation_summary(report, _console())
         return 0
     if not args.predictions:
@@ -279,7 +286,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            history_path=args.history_path)
     report = evaluate_predictions(args.predictions, opts)
     _write_json(args.out, report)
+    _write_html(args.html, report)
     print_classification_summary(report, _console())
+    return 0
+
+
+def _write_html(path: str | None, report: dict[str, Any]) -> None:
+    if path:
+        from attnlab.recipes.report import load_inputs, write_html
+
+        history, predictions = load_inputs(report)
+        write_html(report, path, history=history, predictions=predictions)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from attnlab.recipes.report import render_report
+
+    print(f"report: {render_report(args.target, args.out)}")
     return 0
 
 

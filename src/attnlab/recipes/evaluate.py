@@ -210,6 +210,10 @@ def score_predictions(y_true: list[str], y_pred: list[str], *, labels: list[str]
                                       n_resamples=bootstrap, seed=seed, zero_division=zero_division)
         report["intervals"] = report_intervals(details)
         report["bootstrap"] = {"n_resamples": bootstrap, "seed": seed, "confidence": 0.95, "method": "percentile"}
+    if proba is not None:  # display points for the HTML report (re-renderable from report.json alone)
+        from attnlab.report.curves import classification_curves
+
+        report["curves"] = classification_curves(y_true, proba, labels=labels, positive_label=positive_label)
     return report
 
 

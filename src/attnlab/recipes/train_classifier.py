@@ -160,5 +160,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         atomic_write_csv(run.path / "predictions.csv", header, rows)
         report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
         atomic_write_json(run.path / "report.json", report)
+        from attnlab.recipes.report import render_report
+
+        render_report(run.path)  # report.html from the files just written, exactly as `attnlab report` does
         run.commit()
     return report
