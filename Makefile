@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.attnlab-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/attnlab run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+# Headless Chromium for the HTML report's browser test (tests/report/test_browser.py), from Debian packages;
+# installed only where missing and when we may (root, as in CI).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	  else echo "chromium missing and not root: the browser test will be skipped (run: sudo apt-get install chromium chromium-driver)"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"

@@ -37,9 +37,10 @@ def _svg(fig, name: str) -> str:
 
     buf = io.StringIO()
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"attnlab-{name}"}):  # unique, stable ids per plot
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)  # RDF block: nothing to show
     # size from CSS (max-width: 100%), keep the viewBox; a role and a title for screen readers
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', rf'<svg\1 role="img" class="plot plot-{name}"',
                   text, count=1)
@@ -167,7 +168,7 @@ def pr_svg(precision: Sequence[float], recall: Sequence[float], ap: float | None
 @_rc
 def threshold_svg(curve: Mapping[str, Sequence[float]], chosen: float | None, chosen_label: str) -> str:
     """Precision, recall and F1 of the positive class against the decision threshold."""
-    fig, (ax,) = _figure(5.6, 3.6)
+    fig, (ax,) = _figure(4.4, 3.9)
     t = curve["threshold"]
     ax.plot(t, curve["precision"], color=BLUE, lw=1.8, label="precision", drawstyle="steps-post")
     ax.plot(t, curve["recall"], color=ORANGE, lw=1.8, label="recall", drawstyle="steps-post")
@@ -176,7 +177,7 @@ def threshold_svg(curve: Mapping[str, Sequence[float]], chosen: float | None, ch
         ax.axvline(chosen, color=RED, lw=1.5, ls="--", label=_safe(chosen_label))
     lo, hi = min(min(t), 0.0), max(max(t), 1.0)
     ax.set(xlim=(lo, hi), ylim=(-0.02, 1.05), xlabel="threshold on the positive-class score", ylabel="score")
-    ax.legend(loc="lower left", ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return _svg(fig, "threshold")
 
 
@@ -203,7 +204,7 @@ def calibration_svg(cal: Mapping[str, Any], ece: float | None) -> str:
             ax.text(c, 1.01, str(n), ha="center", va="bottom", fontsize=6.5, color=GREY)
     ax.set(xlim=(0, 1), ylim=(0, 1.1), ylabel="observed frequency",
            xlabel="predicted probability of the positive class" if positive else "top-label confidence")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return _svg(fig, "calibration")
 
 
@@ -213,14 +214,14 @@ def training_svg(history: Sequence[Mapping[str, Any]], selected_epoch: int | Non
     """Loss (train and validation) and validation metrics per epoch; the selected epoch and, when the
     overfitting check fired, where validation loss started rising."""
     epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = _figure(9.6, 3.5, ncols=2)
+    fig, (ax1, ax2) = _figure(9.6, 3.9, ncols=2)
     for key, colour, name in (("train_loss", BLUE, "train loss"), ("val_loss", ORANGE, "validation loss")):
         ys = [h.get(key) for h in history]
         if any(y is not None for y in ys):
             ax1.plot(epochs, [float("nan") if y is None else y for y in ys], "o-", ms=3.5, color=colour, label=name)
     metric_keys = [k for k in ("val_accuracy", "val_macro_f1", "val_mcc", "val_balanced_accuracy")
                    if any(h.get(k) is not None for h in history)]
-    for key, colour in zip(metric_keys, (BLUE, GREEN, PURPLE, GREY)):
+    for key, colour in zip(metric_keys, (PURPLE, GREEN, "#0891b2", GREY)):
         ax2.plot(epochs, [h.get(key) if h.get(key) is not None else float("nan") for h in history], "o-", ms=3.5,
                  color=colour, label=key.removeprefix("val_").replace("_", " ").replace("macro f1", "macro F1")
                  .replace("mcc", "MCC"))
@@ -235,8 +236,13 @@ def training_svg(history: Sequence[Mapping[str, Any]], selected_epoch: int | Non
         ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
     ax1.set(title="Loss", ylabel="cross-entropy")
     ax2.set(title="Validation metrics", ylabel="score")
-    ax1.legend(loc="upper right")
-    ax2.legend(loc="lower right")
+    handles, names = [], []
+    for ax in (ax1, ax2):
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4))
     return _svg(fig, "training")
 
 
