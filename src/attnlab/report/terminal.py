@@ -134,6 +134,37 @@ def print_classification_summary(report: dict[str, Any], console: Console | None
     line = binary_line(report)
     if line:
         console.print(line)
+    if report.get("baselines"):
+        console.print(baselines_table(report))
+
+
+def baselines_table(report: dict[str, Any]) -> Table:
+    """The attention model beside the majority and TF-IDF baselines on the same test split, with the paired
+    tests of attention vs TF-IDF (from ``report["baselines"]``)."""
+    section = report["baselines"]
+    key = section["key_metric"]
+
+    def value(metrics: dict[str, Any], path: str) -> Any:
+        if path.startswith("per_class."):
+            label, _, name = path[len("per_class."):].rpartition(".")
+            return ((metrics.get("per_class") or {}).get(label) or {}).get(name)
+        return metrics.get("macro", {}).get("f1") if path == "macro.f1" else metrics.get(path)
+
+    table = Table(title="Baselines (same training and test split)", header_style="bold")
+    for col in ("system", key, "accuracy", "vs attention"):
+        table.add_column(escape(col), justify="left" if col == "system" else "right")
+    comparison = section.get("comparison") or {}
+    test, mcnemar = (comparison.get("paired_bootstrap") or {}).get(key) or {}, comparison.get("mcnemar") or {}
+    p_text = (f"bootstrap p={test['p_value']:.3g}, McNemar p={mcnemar.get('p_value', float('nan')):.3g}"
+              if test.get("p_value") is not None else "")
+    table.add_row("attention model", _fmt(value(report["metrics"], key)), _fmt(report["metrics"].get("accuracy")), "")
+    tfidf = section["tfidf_logreg"]
+    table.add_row(f"TF-IDF + logistic regression (C={tfidf['params'].get('C')})", _fmt(value(tfidf["metrics"], key)),
+                  _fmt(tfidf["metrics"].get("accuracy")), p_text)
+    majority = section["majority"]
+    table.add_row(f"majority class ({escape(str(majority['params'].get('predicts')))})",
+                  _fmt(value(majority["metrics"], key)), _fmt(majority["metrics"].get("accuracy")), "")
+    return table
 
 
 def print_comparison(result: dict[str, Any], console: Console | None = None) -> None:
