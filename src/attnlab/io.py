@@ -90,3 +90,41 @@ class RunDirectory:
         os.replace(self.path, self.final)
         self.path = self.final
         return self.final
+
+
+def read_input_bytes(path: str | os.PathLike, *, expected: str) -> bytes:
+    """The bytes of a user's input file, or a one-line :class:`InputError` (missing, a folder, unreadable).
+
+    ``expected`` says what the file should be, for the message: e.g. ``"a report.json written by attnlab"``.
+    """
+    p, shown = Path(path), _shown(path)
+    if p.is_dir():
+        raise InputError(f"{shown} is a directory; pass {expected}")
+    if not p.exists():
+        raise InputError(f"file not found: {shown}; pass {expected} (relative paths start at the current directory)")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {shown}: {exc.strerror or exc}; check the file's permissions") from None
+
+
+def decode_utf8(data: bytes, path: str | os.PathLike) -> str:
+    """UTF-8 text with a leading byte-order mark dropped, or an :class:`InputError` saying where it breaks."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset, shown = start + err.start, _shown(path)
+        line = data.count(b"\n", 0, offset) + 1
+        raise InputError(f"{shown} is not valid UTF-8: byte 0x{data[offset]:02x} on line {line} (byte offset {offset}); "
+                         f"re-encode it, e.g. iconv -f latin1 -t utf-8 {shown} > fixed{Path(path).suffix}") from None
+
+
+def read_input_text(path: str | os.PathLike, *, expected: str) -> str:
+    """:func:`read_input_bytes` then :func:`decode_utf8`."""
+    return decode_utf8(read_input_bytes(path, expected=expected), path)
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """The path as the user gave it, kept on one line."""
+    return str(path).replace("\n", "\\n").replace("\r", "\\r")

@@ -94,7 +94,7 @@ def _bad_reports(d):
     (d / "rundir").mkdir()
     (d / "policy.json").write_text('{"min_f": 0.9}')
     return {
-        "missing file": (["nope.json"], r"nope\.json not found"),
+        "missing file": (["nope.json"], r"not found: nope\.json"),
         "empty file": (["empty.json"], r"empty"),
         "not JSON": (["broken.json"], r"not valid JSON"),
         "non-UTF-8": (["latin.json"], r"UTF-8"),

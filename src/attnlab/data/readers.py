@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.errors import InputError
+from attnlab.io import decode_utf8, read_input_bytes
 
 __all__ = [
     "LabelledTexts",
@@ -131,26 +132,13 @@ def _check_file(path: str | Path) -> Path:
 
 def _read_text(path: str | Path, gz: bool) -> str:
     """Whole file as text: UTF-8 (a byte-order mark is dropped), or InputError saying where it breaks."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {_show(path)}: {err.strerror or err}; check the file's permissions") from None
+    data = read_input_bytes(path, expected="a data file")
     if gz:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as err:
             raise InputError(f"{_show(path)} is not a valid gzip file ({err}); decompress or re-create it") from None
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        return data[start:].decode("utf-8")
-    except UnicodeDecodeError as err:
-        offset = start + err.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise InputError(
-            f"{_show(path)} is not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} (line {line}); "
-            f"re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 {_show(path)} > fixed{Path(path).suffix}"
-        ) from None
+    return decode_utf8(data, path)
 
 
 # --------------------------------------------------------------------------------------------------

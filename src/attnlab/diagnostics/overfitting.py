@@ -28,6 +28,7 @@ from typing import Any
 
 from attnlab.diagnostics.findings import DiagnosticOptions, Finding
 from attnlab.errors import InputError
+from attnlab.io import read_input_text
 
 __all__ = ["overfitting_findings", "read_history"]
 
@@ -36,14 +37,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     """The records of a history.jsonl file; a missing, empty, non-UTF-8 or malformed file raises
     :class:`InputError` naming the line."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"history file {p} not found; pass the history.jsonl of a training run")
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"cannot read {p}: {exc.strerror or exc}; check the file's permissions") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p} is not valid UTF-8 (byte offset {exc.start}); re-encode it as UTF-8") from None
+    text = read_input_text(p, expected="the history.jsonl of a training run")
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -32,6 +32,7 @@ from typing import Any
 from attnlab.diagnostics.findings import Finding
 from attnlab.diagnostics.pitfalls import check_classification_report
 from attnlab.errors import InputError
+from attnlab.io import read_input_text
 
 __all__ = ["ReadinessPolicy", "Verdict", "decide"]
 
@@ -86,14 +87,9 @@ class ReadinessPolicy:
     def from_file(cls, path: str | Path) -> ReadinessPolicy:
         """A policy from a small JSON file (the keys of this class)."""
         p = Path(path)
-        if not p.is_file():
-            raise InputError(f"policy file {p} not found; pass a JSON file such as {{\"min_f1\": 0.9}}")
+        text = read_input_text(p, expected='a JSON policy file such as {"min_f1": 0.9}')
         try:
-            data = json.loads(p.read_bytes().decode("utf-8-sig"))
-        except OSError as exc:
-            raise InputError(f"cannot read policy file {p}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise InputError(f"policy file {p} is not UTF-8; re-encode it") from None
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"policy file {p} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return cls.from_dict(data, source=f"policy file {p}")

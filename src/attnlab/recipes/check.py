@@ -15,6 +15,7 @@ from typing import Any
 
 from attnlab.diagnostics import Finding, ReadinessPolicy, check_classification_report, decide, diagnose, read_history
 from attnlab.errors import InputError
+from attnlab.io import read_input_text
 
 __all__ = ["build_policy", "check_report", "load_report"]
 
@@ -28,19 +29,11 @@ def load_report(path: str | Path) -> tuple[dict[str, Any], Path | None]:
         if not p.is_file():
             raise InputError(f"{run_dir} has no report.json; pass a run directory written by `attnlab train` or a "
                              "report.json file")
-    elif not p.is_file():
-        raise InputError(f"{p} not found; pass a report.json file or a run directory")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {p}: {exc.strerror or exc}; check the file's permissions") from None
-    if not data.strip():
+    text = read_input_text(p, expected="a report.json file or a run directory")
+    if not text.strip():
         raise InputError(f"{p} is empty; pass a report.json written by attnlab")
     try:
-        report = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p} is not valid UTF-8 (byte offset {exc.start}); pass a report.json written by "
-                         "attnlab") from None
+        report = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{p} is not valid JSON ({exc.msg} at line {exc.lineno}); pass a report.json written by "
                          "attnlab") from None

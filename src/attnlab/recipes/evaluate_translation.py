@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from attnlab.errors import InputError
-from attnlab.io import sha256_file
+from attnlab.io import read_input_text, sha256_file
 from attnlab.metrics import translation as tm
 
 PathLike = Union[str, os.PathLike]
@@ -39,24 +39,7 @@ def read_segments(path: PathLike) -> list[str]:
 
     Raises :class:`InputError` when the file is missing, a directory, unreadable or not UTF-8.
     """
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{p} is a directory; pass a text file with one segment per line")
-    if not p.exists():
-        raise InputError(f"file not found: {p}; check the path (relative paths start at the current directory)")
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {p}: {err.strerror or err}; check the file's permissions") from None
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        text = data[start:].decode("utf-8")
-    except UnicodeDecodeError as err:
-        offset = start + err.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise InputError(f"{p} is not valid UTF-8: byte 0x{data[offset]:02x} on line {line} (byte offset "
-                         f"{offset}); re-encode it, e.g. iconv -f latin1 -t utf-8 {p} > {p.stem}.utf8{p.suffix}"
-                         ) from None
+    text = read_input_text(path, expected="a text file with one segment per line")
     if not text:
         return []
     lines = text.split("\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.errors import InputError
-from attnlab.io import atomic_write_text
+from attnlab.io import atomic_write_text, read_input_text
 from attnlab.report.schema import check_report
 
 REPORT_FILE, HTML_FILE, HISTORY_FILE, PREDICTIONS_FILE = "report.json", "report.html", "history.jsonl", "predictions.csv"
@@ -22,12 +22,7 @@ _MAX_ROWS = 200_000  # predictions rows read for curves and worst errors
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; pass a report.json written by attnlab") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}; check the path and its permissions") from None
+    text = read_input_text(path, expected="a report.json written by attnlab")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
