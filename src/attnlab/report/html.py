@@ -143,8 +143,8 @@ def _classification_plots(report: Mapping[str, Any], curves: Mapping[str, Any] |
                           history: Sequence[Mapping[str, Any]] | None) -> dict[str, str | None]:
     m, op = report["metrics"], _operating_point(report)
     cm = report.get("confusion_matrix")
-    out: dict[str, str | None] = dict.fromkeys(("confusion", "per_class", "roc", "pr", "threshold", "calibration",
-                                               "training"))
+    out: dict[str, str | None] = dict.fromkeys(("confusion", "per_class", "roc", "pr", "roc_ovr", "pr_ovr",
+                                               "threshold", "calibration", "training"))
     if cm:
         out["confusion"] = plots.confusion_svg(cm["labels"], cm["matrix"], report.get("positive_label"))
     if m.get("per_class"):
@@ -158,6 +158,11 @@ def _classification_plots(report: Mapping[str, Any], curves: Mapping[str, Any] |
         prevalence = m["per_class"][pos]["support"] / support if pos in m["per_class"] and support else None
         out["pr"] = plots.pr_svg(curves["pr"]["precision"], curves["pr"]["recall"], m.get("average_precision"),
                                  prevalence, op and op["pr"])
+    ovr = curves.get("ovr") if not curves.get("roc") else None  # multiclass: one line per class
+    if ovr and any(c and c.get("roc") for c in ovr.values()):
+        out["roc_ovr"] = plots.roc_ovr_svg(ovr)
+    if ovr and any(c and c.get("pr") for c in ovr.values()):
+        out["pr_ovr"] = plots.pr_ovr_svg(ovr)
     if curves.get("thresholds"):
         out["threshold"] = plots.threshold_svg(curves["thresholds"], op and op["threshold"],
                                                op["threshold_label"] if op else "")
@@ -181,9 +186,13 @@ def _classification_context(report: Mapping[str, Any], history, predictions) -> 
         for k in ("precision", "recall", "f1"):
             if _get(report["metrics"], f"{avg}.{k}") is not None and f"{avg}.{k}" != "macro.f1":
                 metric_rows.append(_row(report, f"{avg}.{k}", f"{avg} {'F1' if k == 'f1' else k}"))
+    curves = _curves(report, predictions)
+    ovr = (curves or {}).get("ovr") or {}
     return {"kpis": _kpis(report), "metric_rows": metric_rows, "per_class": per_class,
             "binary": report.get("binary"), "threshold": report.get("threshold"),
-            "plots": _classification_plots(report, _curves(report, predictions), history),
+            "plots": _classification_plots(report, curves, history),
+            "ovr": {"shown": sum(1 for c in ovr.values() if c), "absent": [lab for lab, c in ovr.items() if c is None],
+                    "truncated": bool((curves or {}).get("ovr_truncated"))},
             "has_predictions": bool(predictions), "has_history": bool(history),
             "errors": _worst_errors(report, predictions), "leakage": _leakage_pairs(report),
             "operating_point": _operating_point(report)}

@@ -165,6 +165,58 @@ def pr_svg(precision: Sequence[float], recall: Sequence[float], ap: float | None
     return _svg(fig, "pr")
 
 
+# One-vs-rest lines: the ten Tableau colours (colour-blind-aware, distinct), then again dashed, then dotted.
+_CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf")
+_DASHES = ("-", "--", ":")
+
+
+def _class_style(i: int) -> dict[str, Any]:
+    return {"color": _CYCLE[i % len(_CYCLE)], "ls": _DASHES[(i // len(_CYCLE)) % len(_DASHES)], "lw": 1.6}
+
+
+def _short(label: Any, width: int = 28) -> str:
+    text = str(label)
+    return _safe(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _ovr_figure(n: int):
+    """A square-ish plot with the per-class legend below it (taller with more classes)."""
+    ncol = 1 if n <= 6 else 2
+    fig, (ax,) = _figure(4.4, 3.6 + 0.2 * -(-n // ncol))
+    return fig, ax, ncol
+
+
+@_rc
+def roc_ovr_svg(ovr: Mapping[str, Mapping[str, Any] | None]) -> str:
+    """One-vs-rest ROC curves, one line per class (each class against all the others), AUC in the legend."""
+    drawn = [(lab, c) for lab, c in ovr.items() if c and c.get("roc")]
+    fig, ax, ncol = _ovr_figure(len(drawn))
+    ax.plot([0, 1], [0, 1], color=GREY, lw=1, ls=(0, (4, 3)), label="chance")
+    for i, (lab, c) in enumerate(drawn):
+        auc = c.get("auc")
+        ax.plot(c["roc"]["fpr"], c["roc"]["tpr"], **_class_style(i),
+                label=_short(lab) + (" (AUC n/a)" if auc is None else f" (AUC {auc:.3f})"))
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="false positive rate (class vs rest)",
+           ylabel="true positive rate (recall)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol)
+    return _svg(fig, "roc-ovr")
+
+
+@_rc
+def pr_ovr_svg(ovr: Mapping[str, Mapping[str, Any] | None]) -> str:
+    """One-vs-rest precision-recall curves (step), one line per class, AP in the legend."""
+    drawn = [(lab, c) for lab, c in ovr.items() if c and c.get("pr")]
+    fig, ax, ncol = _ovr_figure(len(drawn))
+    for i, (lab, c) in enumerate(drawn):
+        ap = c.get("ap")
+        ax.step(c["pr"]["recall"], c["pr"]["precision"], where="post", **_class_style(i),
+                label=_short(lab) + (" (AP n/a)" if ap is None else f" (AP {ap:.3f})"))
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), xlabel="recall (class vs rest)", ylabel="precision")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol)
+    return _svg(fig, "pr-ovr")
+
+
 @_rc
 def threshold_svg(curve: Mapping[str, Sequence[float]], chosen: float | None, chosen_label: str) -> str:
     """Precision, recall and F1 of the positive class against the decision threshold."""
