@@ -192,14 +192,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # --preset is given (flags still override). Tuned with benchmarks/datasets.py on a 2-core CPU; see README.
 DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "sms-spam": {},
-    "trec": {"model": {"max_len": 40, "vocab_size": 6000, "dropout": 0.1},
-             "train": {"epochs": 20, "patience": 6, "monitor": "accuracy", "lr": 1e-3}},
-    "trec-fine": {"model": {"max_len": 40, "vocab_size": 6000, "dropout": 0.1},
-                  "train": {"epochs": 20, "patience": 6, "monitor": "accuracy", "lr": 1e-3}},
+    "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
+             "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
+    "trec-fine": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
+                  "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
     "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1},
                         "train": {"epochs": 8, "patience": 3, "monitor": "accuracy", "weight_decay": 0.1}},
-    "20newsgroups": {"model": {"max_len": 256, "vocab_size": 16000, "d_ff": 256, "dropout": 0.1},
-                     "train": {"epochs": 8, "patience": 3, "monitor": "accuracy", "lr": 1e-3, "batch_size": 32}},
+    "20newsgroups": {"model": {"max_len": 192, "vocab_size": 16000, "n_layers": 1, "d_ff": 256, "dropout": 0.1},
+                     "train": {"epochs": 4, "patience": 2, "monitor": "accuracy", "lr": 2e-3, "batch_size": 32}},
 }
 
 
