@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/metrics_speed.py
 	$(PY) benchmarks/chunked_memory.py
 	$(PY) benchmarks/leakage_speed.py
+	$(PY) benchmarks/datasets.py
 
 clean:
 	rm -rf $(VENV) runs
