@@ -154,8 +154,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
                          "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
                          "selected_on": "validation", "seconds": round(result.seconds, 2)},
         }
-        # Exact duplicates (case/whitespace) were grouped into one split; punctuation variants and
-        # near-duplicates can still straddle splits. Label conflicts are counted over the whole data set.
+        # Exact duplicates (by the leakage key) were grouped into one split; near-duplicates can still
+        # straddle splits, and an official test split cannot be regrouped. Label conflicts: whole data set.
         overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},
                                  seed=cfg.train.seed)
         annotate(report, history=result.history, overlap=overlap,
