@@ -139,6 +139,51 @@ def _overfit(report: Mapping[str, Any]) -> dict[str, Any] | None:
     return next((f.get("evidence") for f in report.get("findings") or [] if f["code"] == "overfitting"), None)
 
 
+def _p(value: Any) -> str:
+    """A p-value with 3 significant digits (small ones stay visible); ``None`` is "undefined"."""
+    return "undefined" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+def _baselines(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The attention model beside each baseline (accuracy, macro F1, positive-class F1 when binary) and the
+    paired tests of attention vs TF-IDF, from ``report["baselines"]``; None without that section."""
+    section = report.get("baselines")
+    if not section:
+        return None
+    from attnlab.baselines.report import metric_at
+
+    pos, labels = report.get("positive_label"), report.get("labels") or []
+    cols = [("accuracy", "accuracy"), ("macro.f1", "macro F1")]
+    if pos is not None and len(labels) == 2:
+        cols.append((f"per_class.{pos}.f1", f"F1 of {pos}"))
+    names = {"tfidf_logreg": "TF-IDF + logistic regression", "majority": "majority class"}
+    systems = [("attention", "attention model", report["metrics"], "")]
+    for key, name in names.items():
+        if isinstance(section.get(key), Mapping):
+            params = section[key].get("params") or {}
+            note = f"C={params['C']}" if key == "tfidf_logreg" and "C" in params else (
+                f"predicts {params['predicts']}" if key == "majority" and "predicts" in params else "")
+            systems.append((key, name, section[key].get("metrics") or {}, note))
+    rows = [{"key": key, "name": name, "note": note,
+             "values": [{"path": p, "value": fmt(metric_at(m, p))} for p, _ in cols]}
+            for key, name, m, note in systems]
+    comparison = section.get("comparison") or {}
+    tests = []
+    for path, t in (comparison.get("paired_bootstrap") or {}).items():
+        low, high = t.get("low"), t.get("high")
+        tests.append({"metric": path, "system": fmt(t.get("system")), "baseline": fmt(t.get("baseline")),
+                      "difference": "undefined" if t.get("difference") is None else f"{t['difference']:+.4f}",
+                      "ci": f"[{low:+.4f}, {high:+.4f}]" if low is not None and high is not None else "undefined",
+                      "p_value": _p(t.get("p_value")), "confidence": t.get("confidence"),
+                      "n_resamples": t.get("n_resamples"), "reason": t.get("reason")})
+    mcnemar = comparison.get("mcnemar") or {}
+    return {"columns": [{"path": p, "name": n} for p, n in cols], "rows": rows, "tests": tests,
+            "key_metric": section.get("key_metric"), "system": comparison.get("system", "attention"),
+            "baseline": comparison.get("baseline", "tfidf_logreg"),
+            "mcnemar": {"p_value": _p(mcnemar.get("p_value")), "b": mcnemar.get("b"), "c": mcnemar.get("c"),
+                        "method": mcnemar.get("method")} if mcnemar else None}
+
+
 def _classification_plots(report: Mapping[str, Any], curves: Mapping[str, Any] | None,
                           history: Sequence[Mapping[str, Any]] | None) -> dict[str, str | None]:
     m, op = report["metrics"], _operating_point(report)
@@ -195,7 +240,7 @@ def _classification_context(report: Mapping[str, Any], history, predictions) -> 
                     "truncated": bool((curves or {}).get("ovr_truncated"))},
             "has_predictions": bool(predictions), "has_history": bool(history),
             "errors": _worst_errors(report, predictions), "leakage": _leakage_pairs(report),
-            "operating_point": _operating_point(report)}
+            "operating_point": _operating_point(report), "baselines": _baselines(report)}
 
 
 def _translation_context(report: Mapping[str, Any], samples: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
