@@ -100,3 +100,15 @@ def test_schema_rejects_other_versions_and_broken_shapes(validator, run_dir):
     assert errors(validator, broken)
     del broken["metrics"]["accuracy"]
     assert errors(validator, broken)
+
+
+def test_report_with_undefined_intervals_validates(validator, tmp_path):
+    # A model that always predicts the majority class: MCC and the minority's precision are undefined in
+    # most resamples, so their intervals are null — the report must still validate.
+    from attnlab.recipes.evaluate import EvaluateOptions, evaluate_predictions
+
+    rows = "".join(f"{'spam' if i % 5 == 0 else 'ham'},ham\n" for i in range(60))
+    (tmp_path / "p.csv").write_text("label,prediction\n" + rows)
+    report = evaluate_predictions(tmp_path / "p.csv", EvaluateOptions(bootstrap=100))
+    assert report["intervals"]["mcc"] is None
+    assert errors(validator, json.loads(json.dumps(report))) == []
