@@ -192,8 +192,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # --preset is given (flags still override). Tuned with benchmarks/datasets.py on a 2-core CPU; see README.
 DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "sms-spam": {},
-    "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
-             "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
+    "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3, "pooling": "cls"},
+             "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4,
+                       "weight_decay": 0.1, "label_smoothing": 0.1}},
     "trec-fine": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
                   "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
     "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1},
