@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -21,134 +22,16 @@ from attnlab.metrics.translation import (
 )
 
 # A small hand-written parallel corpus: two reference sets, a fair system and a poor one.
-REF_A = [
-    "The cat sat on the mat.",
-    "It is raining again in London today.",
-    "We went to the market to buy fresh bread.",
-    "She has lived in Berlin for ten years.",
-    "The train to Paris leaves at eight o'clock.",
-    "Please close the window before you leave.",
-    "My brother plays the guitar every evening.",
-    "The museum is closed on Mondays.",
-    "They finished the project two weeks early.",
-    "Can you tell me where the station is?",
-    "The children were playing in the garden.",
-    "He forgot his keys at the office.",
-    "The soup was too hot to eat.",
-    "Our team won the match on Saturday.",
-    "I have never seen such a beautiful sunset.",
-    "The price of coffee has risen sharply.",
-    "She wrote a letter to her grandmother.",
-    "The road was blocked by a fallen tree.",
-    "We should meet again next week.",
-    "The doctor told him to rest for a few days.",
-    "This book was translated into twenty languages.",
-    "The shop on the corner sells old maps.",
-    "Nobody knew the answer to the last question.",
-    "The river flooded the village in spring.",
-    "He is learning to speak Japanese.",
-    "The concert was cancelled because of the storm.",
-    "Turn left at the second traffic light.",
-    "The new bridge will open next year.",
-    "She always drinks tea without sugar.",
-    "The meeting lasted more than three hours.",
-]
-REF_B = [
-    "The cat was sitting on the mat.",
-    "Today it is raining in London again.",
-    "We went to the market to get fresh bread.",
-    "She has been living in Berlin for ten years.",
-    "The Paris train departs at eight.",
-    "Close the window before leaving, please.",
-    "Every evening my brother plays guitar.",
-    "On Mondays the museum is closed.",
-    "They completed the project two weeks ahead of schedule.",
-    "Could you tell me where the station is?",
-    "The kids were playing in the garden.",
-    "He left his keys at the office.",
-    "The soup was too hot to be eaten.",
-    "On Saturday our team won the game.",
-    "I have never seen a sunset this beautiful.",
-    "Coffee prices have risen sharply.",
-    "She wrote her grandmother a letter.",
-    "A fallen tree blocked the road.",
-    "We should get together again next week.",
-    "The doctor told him to rest for several days.",
-    "This book has been translated into twenty languages.",
-    "The corner shop sells old maps.",
-    "No one knew the answer to the final question.",
-    "In spring the river flooded the village.",
-    "He is learning Japanese.",
-    "Because of the storm the concert was cancelled.",
-    "At the second traffic light, turn left.",
-    "The new bridge opens next year.",
-    "She always drinks her tea without sugar.",
-    "The meeting went on for more than three hours.",
-]
-SYS_FAIR = [
-    "The cat sat on the mat.",
-    "It rains again in London today.",
-    "We went to market to buy fresh bread.",
-    "She lives in Berlin since ten years.",
-    "The train for Paris leaves at eight hours.",
-    "Please close the window before you go.",
-    "My brother plays guitar every evening.",
-    "The museum is closed on Monday.",
-    "They finished the project two weeks before.",
-    "Can you say me where is the station?",
-    "The children played in the garden.",
-    "He forgot the keys in the office.",
-    "The soup was too hot for eating.",
-    "Our team has won the match Saturday.",
-    "I never saw such a beautiful sunset.",
-    "The coffee price rose strongly.",
-    "She wrote a letter for her grandmother.",
-    "The street was blocked from a fallen tree.",
-    "We should meet us again next week.",
-    "The doctor said him to rest some days.",
-    "This book was translated in twenty languages.",
-    "The shop at the corner sells old cards.",
-    "Nobody knew the response to the last question.",
-    "The river flooded the village in the spring.",
-    "He learns to speak Japanese.",
-    "The concert was annulled because of the storm.",
-    "Turn to the left at the second light.",
-    "The new bridge will be opened next year.",
-    "She drinks always tea without sugar.",
-    "The meeting took more than three hours.",
-]
-SYS_POOR = [
-    "Cat mat.",
-    "Rain London.",
-    "Market bread we.",
-    "Berlin she years.",
-    "Train Paris eight.",
-    "Window close.",
-    "Brother guitar.",
-    "Museum Monday.",
-    "Project finished.",
-    "Station where?",
-    "Children garden.",
-    "Keys office.",
-    "Soup hot.",
-    "Team match won.",
-    "Sunset beautiful.",
-    "Coffee price.",
-    "Letter grandmother.",
-    "Road tree.",
-    "Meet week.",
-    "Doctor rest.",
-    "Book languages.",
-    "Shop maps.",
-    "Answer question.",
-    "River village.",
-    "Japanese learning.",
-    "Concert storm.",
-    "Left light.",
-    "Bridge year.",
-    "Tea sugar.",
-    "Meeting hours.",
-]
+PARALLEL = Path(__file__).resolve().parents[1] / "fixtures" / "parallel"
+
+
+def _corpus(name: str) -> list[str]:
+    """A hand-written 30-segment parallel text, one segment per line (tests/fixtures/parallel/)."""
+    return (PARALLEL / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+
+
+REF_A, REF_B = _corpus("ref_a"), _corpus("ref_b")
+SYS_FAIR, SYS_POOR = _corpus("sys_fair"), _corpus("sys_poor")
 REFS_1 = [REF_A]
 REFS_2 = [REF_A, REF_B]
 

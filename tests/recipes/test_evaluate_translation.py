@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import sacrebleu
@@ -14,48 +15,15 @@ from attnlab.metrics.translation import corpus_scores
 from attnlab.recipes.evaluate_translation import evaluate_translation_files, read_segments
 from attnlab.report.translation_terminal import render_translation_summary
 
-REF = [
-    "The cat sat on the mat.",
-    "It is raining again in London today.",
-    "We went to the market to buy fresh bread.",
-    "She has lived in Berlin for ten years.",
-    "The train to Paris leaves at eight o'clock.",
-    "Please close the window before you leave.",
-    "My brother plays the guitar every evening.",
-    "The museum is closed on Mondays.",
-    "They finished the project two weeks early.",
-    "Can you tell me where the station is?",
-    "The children were playing in the garden.",
-    "He forgot his keys at the office.",
-]
-REF2 = [
-    "The cat was sitting on the mat.",
-    "Today it is raining in London again.",
-    "We went to the market to get fresh bread.",
-    "She has been living in Berlin for ten years.",
-    "The Paris train departs at eight.",
-    "Close the window before leaving, please.",
-    "Every evening my brother plays guitar.",
-    "On Mondays the museum is closed.",
-    "They completed the project two weeks ahead of schedule.",
-    "Could you tell me where the station is?",
-    "The kids were playing in the garden.",
-    "He left his keys at the office.",
-]
-HYP = [
-    "The cat sat on the mat.",
-    "It rains again in London today.",
-    "We went to market to buy fresh bread.",
-    "She lives in Berlin since ten years.",
-    "The train for Paris leaves at eight hours.",
-    "Please close the window before you go.",
-    "My brother plays guitar every evening.",
-    "The museum is closed on Monday.",
-    "They finished the project two weeks before.",
-    "Can you say me where is the station?",
-    "The children played in the garden.",
-    "He forgot the keys in the office.",
-]
+PARALLEL = Path(__file__).resolve().parents[1] / "fixtures" / "parallel"
+
+
+def _corpus(name: str) -> list[str]:
+    """A hand-written 30-segment parallel text, one segment per line (tests/fixtures/parallel/)."""
+    return (PARALLEL / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+
+
+REF, REF2, HYP = _corpus("ref_a")[:12], _corpus("ref_b")[:12], _corpus("sys_fair")[:12]
 
 
 def write(path, lines, *, newline="\n", final=True):
