@@ -133,6 +133,13 @@ def per_class_svg(per_class: Mapping[str, Mapping[str, Any]], intervals: Mapping
     return _svg(fig, "per-class")
 
 
+def _mark_operating_point(ax: Any, point: tuple[float, float] | None, x_name: str, y_name: str) -> None:
+    """The chosen threshold's (x, y) as a red dot, named in the legend; nothing when there is none."""
+    if point:
+        ax.plot(*point, "o", ms=9, color=RED, mec="white", mew=1.5, zorder=5,
+                label=f"operating point ({x_name} {point[0]:.3f}, {y_name} {point[1]:.3f})")
+
+
 @_rc
 def roc_svg(fpr: Sequence[float], tpr: Sequence[float], auc: float | None, point: tuple[float, float] | None) -> str:
     """ROC curve with the chance diagonal and the operating point (FPR, TPR)."""
@@ -140,9 +147,7 @@ def roc_svg(fpr: Sequence[float], tpr: Sequence[float], auc: float | None, point
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="chance")
     ax.plot(fpr, tpr, color=BLUE, lw=2, drawstyle="default",
             label="ROC" + ("" if auc is None else f" (AUC {auc:.3f})"))
-    if point:
-        ax.plot(*point, "o", ms=9, color=RED, mec="white", mew=1.5, zorder=5,
-                label=f"operating point (FPR {point[0]:.3f}, TPR {point[1]:.3f})")
+    _mark_operating_point(ax, point, "FPR", "TPR")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="false positive rate", ylabel="true positive rate (recall)")
     ax.legend(loc="lower right")
     return _svg(fig, "roc")
@@ -157,9 +162,7 @@ def pr_svg(precision: Sequence[float], recall: Sequence[float], ap: float | None
         ax.axhline(prevalence, ls="--", color=GREY, lw=1, label=f"no skill (prevalence {prevalence:.3f})")
     ax.step(recall, precision, where="post", color=PURPLE, lw=2,
             label="PR" + ("" if ap is None else f" (AP {ap:.3f})"))
-    if point:
-        ax.plot(*point, "o", ms=9, color=RED, mec="white", mew=1.5, zorder=5,
-                label=f"operating point (R {point[0]:.3f}, P {point[1]:.3f})")
+    _mark_operating_point(ax, point, "R", "P")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), xlabel="recall", ylabel="precision")
     ax.legend(loc="lower left")
     return _svg(fig, "pr")
