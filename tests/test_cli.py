@@ -71,10 +71,13 @@ def test_history_has_one_line_per_epoch(run_dir):
     assert report["run"]["training"]["best_epoch"] == best["epoch"]
 
 
-def test_split_never_sees_test_texts_in_training(run_dir):
+def test_split_covers_the_data_and_no_test_text_is_in_training(run_dir):
     report = json.loads((run_dir / "report.json").read_text())
     data = report["run"]["data"]
     assert data["n_train"] + data["n_val"] + data["n_test"] == data["n_rows"] == 400
+    # the run's own leakage check over its three splits finds no exact train -> test duplicate
+    exact = [f for f in report["findings"] if f["code"] == "leakage_exact"]
+    assert exact == [], exact
 
 
 def test_predict_reproduces_test_probabilities(run_dir, capsys):
@@ -123,6 +126,7 @@ BAD = {
         b"msg %d,ham\n" % i for i in range(20))), [], r"class"),
     "non-UTF-8": (lambda d: write(d / "l1.csv", b"text,label\ncaf\xe9 ok,a\nhello,b\n"), [], r"UTF-8"),
     "heads do not divide d_model": (lambda d: FIXTURE, ["--d-model", "30", "--heads", "4"], r"n_heads=4"),
+    "unknown positive label": (lambda d: FIXTURE, ["--positive", "fraud"], r"'fraud' is not a label.*ham, spam"),
 }
 
 

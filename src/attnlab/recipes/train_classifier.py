@@ -31,6 +31,7 @@ from attnlab.data.datasets import load_data
 from attnlab.data.readers import check_trainable
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
 from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, leak_key, splits_overlap
+from attnlab.errors import InputError
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
@@ -43,7 +44,6 @@ def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: 
     """The positive class for binary metrics, and where the choice came from (recorded in the report)."""
     if cfg.data.positive_label is not None:
         if cfg.data.positive_label not in label_names:
-            from attnlab.errors import InputError
             raise InputError(f"--positive {cfg.data.positive_label!r} is not a label of the data; "
                              f"labels are: {', '.join(label_names)}")
         return cfg.data.positive_label, "given"
