@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training history (JSON lines: epoch, train_loss, val_loss) for the overfitting check")
     p.add_argument("--hyp", help="translation: system output, one segment per line")
     p.add_argument("--ref", action="append", help="translation: reference file (repeat for several references)")
+    p.add_argument("--src", help="translation: source sentences, one per hypothesis line (for the leakage check)")
+    p.add_argument("--train-src", dest="train_src", help="translation: training sources; test sources found there "
+                                                        "(exactly or nearly) are leakage")
     p.add_argument("--out", help="write report.json here")
     p.add_argument("--html", metavar="FILE", help="also write the self-contained HTML report here")
     p.set_defaults(handler=cmd_evaluate)
@@ -266,14 +269,15 @@ def _costs(value: str | None) -> tuple[float, float] | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if args.hyp or args.ref:
+    if args.hyp or args.ref or args.src or args.train_src:
         if not (args.hyp and args.ref) or args.predictions:
             raise InputError("translation evaluation takes --hyp SYS.txt and --ref REF.txt (no predictions file)")
         from attnlab.recipes.evaluate_translation import evaluate_translation_files
         from attnlab.report.translation_terminal import render_translation_summary
 
         report = evaluate_translation_files(args.hyp, args.ref,
-                                            bootstrap=1000 if args.bootstrap is None else args.bootstrap)
+                                            bootstrap=1000 if args.bootstrap is None else args.bootstrap,
+                                            src_path=args.src, train_src_path=args.train_src)
         _write_json(args.out, report)
         _write_html(args.html, report)
         render_translation_summary(report, _console())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,75 @@ def test_render_summary_without_intervals(files):
     render_translation_summary(report, console)
     text = console.export_text()
     assert "not computed" in text and "BLEU|nrefs:1|" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# Findings and verdict; --src / --train-src through the CLI
+# --------------------------------------------------------------------------------------------------
+
+
+def _cli(argv, capsys):
+    from attnlab.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_carries_findings_and_verdict(files):
+    hyp, ref, _ = files
+    report = evaluate_translation_files(hyp, ref, bootstrap=0)
+    assert [f["code"] for f in report["findings"]] == ["small_test_set"]  # 12 segments; a warning only
+    assert report["verdict"]["ready"] is True and report["verdict"]["reasons"] == []
+    assert report["diagnostics"]["leakage"] == [] and "src" not in report["details"]["inputs"]
+
+
+def test_cli_src_and_train_src_find_leakage(tmp_path, files, capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    from attnlab.report.schema import load_schema
+
+    hyp, ref, _ = files
+    src = write(tmp_path / "src.txt", REF2)
+    train = write(tmp_path / "train_src.txt", _corpus("sys_poor") + [s.upper() for s in REF2[:4]])
+    out, html = tmp_path / "report.json", tmp_path / "report.html"
+    code, stdout, _ = _cli(["evaluate", "--hyp", str(hyp), "--ref", str(ref), "--src", str(src), "--train-src",
+                            str(train), "--bootstrap", "50", "--out", str(out), "--html", str(html)], capsys)
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert not list(jsonschema.Draft202012Validator(load_schema()).iter_errors(report))
+    leak = report["findings"][0]
+    assert leak["code"] == "source_leakage_exact" and leak["severity"] == "error" and leak["evidence"]["segments"] == 4
+    assert report["verdict"]["ready"] is False
+    assert report["verdict"]["reasons"][0].startswith("test sources appear in training: BLEU is inflated (4 of 12")
+    assert report["details"]["inputs"]["src"]["lines"] == 12 and report["details"]["inputs"]["train_src"]["lines"] == 34
+    assert stdout.startswith("NOT READY") and stdout.index("source_leakage_exact") < stdout.index("Translation metrics")
+    page = html.read_text(encoding="utf-8")
+    assert 'data-ready="false"' in page and page.index("source_leakage_exact") < page.index('id="metrics"')
+
+
+def test_cli_src_without_training_data(tmp_path, files, capsys):
+    hyp, ref, _ = files
+    src = write(tmp_path / "src.txt", REF2)
+    out = tmp_path / "report.json"
+    assert _cli(["evaluate", "--hyp", str(hyp), "--ref", str(ref), "--src", str(src), "--bootstrap", "0",
+                 "--out", str(out)], capsys)[0] == 0
+    report = json.loads(out.read_text())
+    assert report["verdict"]["ready"] and not any(f["code"].startswith("source_leakage") for f in report["findings"])
+
+
+@pytest.mark.parametrize("case,match", [
+    ("short_src", r"src\.txt has 10 lines but .*sys\.txt has 12; line i of the source file"),
+    ("train_without_src", r"--train-src needs --src"),
+    ("empty_train", r"train_src\.txt is empty"),
+    ("src_with_predictions", r"translation evaluation takes --hyp SYS\.txt and --ref REF\.txt"),
+])
+def test_cli_bad_src_input_is_one_line(tmp_path, files, capsys, case, match):
+    hyp, ref, _ = files
+    src = write(tmp_path / "src.txt", REF2[:10] if case == "short_src" else REF2)
+    train = write(tmp_path / "train_src.txt", [] if case == "empty_train" else REF2, final=False)
+    argv = {"short_src": ["--hyp", str(hyp), "--ref", str(ref), "--src", str(src)],
+            "train_without_src": ["--hyp", str(hyp), "--ref", str(ref), "--train-src", str(train)],
+            "empty_train": ["--hyp", str(hyp), "--ref", str(ref), "--src", str(src), "--train-src", str(train)],
+            "src_with_predictions": [str(ref), "--src", str(src)]}[case]
+    code, _, err = _cli(["evaluate", *argv, "--bootstrap", "0"], capsys)
+    assert code == 2 and err.count("\n") == 1 and re.search(match, err), err

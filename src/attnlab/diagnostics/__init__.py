@@ -3,7 +3,10 @@
 * :class:`Finding` (``code``, ``severity``, ``message``, ``evidence``) — computed by :func:`diagnose` from a
   report dictionary (report.json), plus optionally the training history and train/test overlap;
 * :func:`find_overlap` — exact and near-duplicate texts between two sets (MinHash LSH, verified exactly);
-* :class:`ReadinessPolicy` and :func:`decide` — the ready / not ready verdict with ordered reasons.
+* :class:`ReadinessPolicy` and :func:`decide` — the ready / not ready verdict with ordered reasons;
+* :func:`translation_findings`, :class:`TranslationPolicy`, :func:`decide_translation` and
+  :func:`annotate_translation` — the same for a translation report (source leakage, tokenised or
+  degenerate output, length ratio, test-set size).
 
 NumPy only; ``datasketch`` is imported when an overlap is actually indexed; torch never.
 
@@ -28,12 +31,15 @@ from attnlab.diagnostics.leakage import OverlapResult, find_overlap, label_confl
 from attnlab.diagnostics.leakage_findings import conflict_findings, leakage_findings
 from attnlab.diagnostics.overfitting import overfitting_findings, read_history
 from attnlab.diagnostics.pitfalls import binomial_sf, check_classification_report, report_findings
+from attnlab.diagnostics.translation import translation_findings
+from attnlab.diagnostics.translation_verdict import TranslationPolicy, annotate_translation, decide_translation
 from attnlab.diagnostics.verdict import ReadinessPolicy, Verdict, decide
 
-__all__ = ["DiagnosticOptions", "Finding", "OverlapResult", "ReadinessPolicy", "SEVERITIES", "Verdict", "annotate",
-           "binomial_sf", "check_classification_report", "conflict_findings", "decide", "diagnose", "find_overlap",
-           "label_conflicts", "leak_key", "leakage_findings", "overfitting_findings", "read_history",
-           "report_findings", "sort_findings", "splits_overlap"]
+__all__ = ["DiagnosticOptions", "Finding", "OverlapResult", "ReadinessPolicy", "SEVERITIES", "TranslationPolicy",
+           "Verdict", "annotate", "annotate_translation", "binomial_sf", "check_classification_report",
+           "conflict_findings", "decide", "decide_translation", "diagnose", "find_overlap", "label_conflicts",
+           "leak_key", "leakage_findings", "overfitting_findings", "read_history", "report_findings",
+           "sort_findings", "splits_overlap", "translation_findings"]
 
 
 def diagnose(report: Mapping[str, Any], *, history: Sequence[Mapping[str, Any]] | None = None,

@@ -1,7 +1,11 @@
 """Recipe: score a translation system's output file against reference files (``attnlab evaluate --hyp``).
 
-read files -> check alignment -> sacreBLEU scores + bootstrap intervals -> report.json dictionary.
+read files -> check alignment -> sacreBLEU scores + bootstrap intervals -> findings and verdict
+(:func:`attnlab.diagnostics.translation_verdict.annotate_translation`) -> report.json dictionary.
 Nothing is printed here; the CLI renders the report (``attnlab.report.translation_terminal``).
+
+Optional ``src_path`` (the test sources, aligned with the hypotheses) and ``train_src_path`` (the training
+sources) add the source-leakage checks; the other findings need only the hypotheses and references.
 
 Files are plain UTF-8 text, one segment per line. Only the line ending is removed (``\\n``, or ``\\r\\n``);
 other whitespace is kept. An empty line is an empty segment, so line i of every file stays aligned; a
@@ -16,8 +20,12 @@ The report has the CONTRACT report.json shape for translation::
      "intervals": {"bleu": [low, high], ...},                           # when bootstrap > 0
      "signatures": {"bleu": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0", ...},
      "details": {"bleu": {...}, "chrf": {...}, "ter": {...},             # corpus_scores' per-metric details
-                 "n_refs": R, "inputs": {"hyp": {"path", "sha256", "lines"}, "refs": [{...}]},
-                 "bootstrap": {...}}}                                   # bootstrap_intervals' record
+                 "n_refs": R, "inputs": {"hyp": {"path", "sha256", "lines"}, "refs": [{...}],
+                                         "src": {...}, "train_src": {...}},  # when given
+                 "bootstrap": {...}},                                   # bootstrap_intervals' record
+     "findings": [{"code", "severity", "message", "evidence"}, ...],    # errors first
+     "verdict": {"ready", "reasons", "checks", "blocking_findings", "policy"},
+     "diagnostics": {"options": {...thresholds}, "leakage": [{...source overlap}]}}
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from attnlab.diagnostics.translation_verdict import TranslationPolicy, annotate_translation
 from attnlab.errors import InputError
 from attnlab.io import read_input_text, sha256_file
 from attnlab.metrics import translation as tm
@@ -69,16 +78,34 @@ def _input_record(path: PathLike, lines: int) -> dict[str, Any]:
     return {"path": str(path), "sha256": sha256_file(path), "lines": lines}
 
 
+def _read_sources(hyp_path: PathLike, n: int, src_path: PathLike | None, train_src_path: PathLike | None
+                  ) -> tuple[list[str] | None, list[str] | None]:
+    """The test sources (aligned with the hypotheses) and the training sources, where given."""
+    if train_src_path is not None and src_path is None:
+        raise InputError("--train-src needs --src: the leakage check looks for the test sources (SRC.txt, one per "
+                         "hypothesis) in the training sources")
+    sources = None if src_path is None else read_segments(src_path)
+    if sources is not None and len(sources) != n:
+        raise InputError(f"{src_path} has {len(sources)} lines but {hyp_path} has {n}; line i of the source file "
+                         "must be the sentence that line i of the hypothesis file translates — pass matching files")
+    train = None if train_src_path is None else read_segments(train_src_path)
+    if train is not None and not train:
+        raise InputError(f"{train_src_path} is empty; pass the training sources, one sentence per line")
+    return sources, train
+
+
 def evaluate_translation_files(
     hyp_path: PathLike, ref_paths: PathLike | Sequence[PathLike], *, bootstrap: int = tm.DEFAULT_N_BOOTSTRAP,
     seed: int = tm.DEFAULT_SEED, metrics: Sequence[str] = tm.METRICS, tokenize: str | None = None,
     lowercase: bool = False, chrf_word_order: int = 0, ter_case_sensitive: bool = False,
-    confidence: float = tm.DEFAULT_CONFIDENCE,
+    confidence: float = tm.DEFAULT_CONFIDENCE, src_path: PathLike | None = None,
+    train_src_path: PathLike | None = None, policy: TranslationPolicy = TranslationPolicy(),
 ) -> dict[str, Any]:
     """Score ``hyp_path`` against one or more reference files; return the report.json dictionary.
 
     ``bootstrap`` resamples (0 to skip the intervals) with ``seed`` give percentile intervals at
     ``confidence``; the metric options are those of :func:`attnlab.metrics.translation.corpus_scores`.
+    ``src_path`` and ``train_src_path`` add the source-leakage findings; ``policy`` decides the verdict.
     Bad files or options raise :class:`InputError` naming the file and the fix.
     """
     if isinstance(ref_paths, (str, os.PathLike)):
@@ -87,6 +114,7 @@ def evaluate_translation_files(
     if not ref_paths:
         raise InputError("no reference file given; pass at least one, e.g. --ref REF.txt")
     hyps, refs = _read_aligned(hyp_path, ref_paths)
+    sources, train_sources = _read_sources(hyp_path, len(hyps), src_path, train_src_path)
     scores = tm.corpus_scores(hyps, refs, metrics=metrics, tokenize=tokenize, lowercase=lowercase,
                               chrf_word_order=chrf_word_order, ter_case_sensitive=ter_case_sensitive,
                               n_bootstrap=bootstrap, seed=seed, confidence=confidence)
@@ -95,6 +123,10 @@ def evaluate_translation_files(
     details["n_refs"] = scores["n_refs"]
     details["inputs"] = {"hyp": _input_record(hyp_path, len(hyps)),
                          "refs": [_input_record(path, len(hyps)) for path in ref_paths]}
+    if sources is not None:
+        details["inputs"]["src"] = _input_record(src_path, len(sources))
+    if train_sources is not None:
+        details["inputs"]["train_src"] = _input_record(train_src_path, len(train_sources))
     report: dict[str, Any] = {
         "schema_version": 1, "task": "translation", "n": scores["n"],
         "metrics": {name: scores[name]["score"] for name in names},
@@ -104,4 +136,5 @@ def evaluate_translation_files(
         details["bootstrap"] = scores["bootstrap"]
     report["signatures"] = scores["signatures"]
     report["details"] = details
-    return report
+    return annotate_translation(report, sources=sources, hypotheses=hyps, references=refs,
+                                train_sources=train_sources, policy=policy)

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from attnlab.report.terminal import print_findings, print_verdict
+
 _LABELS = {"bleu": "BLEU", "chrf": "chrF", "ter": "TER"}
 
 
@@ -35,8 +37,12 @@ def translation_table(report: dict[str, Any]) -> Table:
 
 
 def render_translation_summary(report: dict[str, Any], console: Console | None = None) -> None:
-    """Print the metrics with their intervals, BLEU's breakdown, the bootstrap setup and the signatures."""
+    """Print the verdict and findings first, then the metrics with their intervals, BLEU's breakdown, the
+    bootstrap setup and the signatures."""
     console = console or Console()
+    findings = report.get("findings") or []
+    print_verdict(report.get("verdict"), console, findings)
+    print_findings(findings, console)
     console.print(translation_table(report))
     bleu = report.get("details", {}).get("bleu")
     if bleu:
