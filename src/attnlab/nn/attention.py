@@ -262,13 +262,34 @@ class MultiHeadAttention(nn.Module):
         key = query if key is None else key
         value = key if value is None else value
         self._check_inputs(query, key, value, key_padding_mask, attn_mask)
-        q, k, v = self._project(query, key, value)  # (B, H, T_q, d_head), (B, H, T_k, d_head) x 2
+        q, k, v = self.project(query, key, value)  # (B, H, T_q, d_head), (B, H, T_k, d_head) x 2
         padding = None if key_padding_mask is None else key_padding_to_attn_mask(key_padding_mask)
         mask = combine_masks(attn_mask, padding)  # (B, H, T_q, T_k)-broadcastable or None
+        return self.attend(q, k, v, mask, is_causal=is_causal, return_attn=return_attn)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
+               is_causal: bool = False, return_attn: bool = False) -> AttentionOutput:
+        """Attention over already projected heads, then concatenation and the output projection.
+
+        The second half of :meth:`forward`, for callers that keep keys and values between calls
+        (a decoder's key/value cache during generation).
+
+        Args:
+            q: ``(B, H, T_q, d_head)`` from :meth:`project`.
+            k: ``(B, H, T_k, d_head)``.
+            v: ``(B, H, T_k, d_head)``.
+            mask: Bool broadcastable to ``(B, H, T_q, T_k)``, True = may attend.
+            is_causal: Also forbid later keys (top-left aligned).
+            return_attn: Return the per-head weights through the explicit path.
+
+        Returns:
+            ``AttentionOutput(output (B, T_q, d_model), weights or None)``.
+        """
+        _check_mask(mask, "mask")
         dropout_p = self.dropout if self.training else 0.0
         # Torch's CPU SDPA has no fused kernel with dropout: it runs an unfused path with slow
         # per-element bernoulli dropout, so there the explicit path is the faster one.
-        explicit = return_attn or (dropout_p > 0.0 and query.device.type == "cpu")
+        explicit = return_attn or (dropout_p > 0.0 and q.device.type == "cpu")
         weights = None
         if explicit:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
@@ -276,31 +297,45 @@ class MultiHeadAttention(nn.Module):
             weights = weights if return_attn else None
         else:
             out = _fused_attention(q, k, v, mask, dropout_p, is_causal)  # (B, H, T_q, d_head)
-        B, T_q = query.shape[:2]
+        B, T_q = q.size(0), q.size(2)
         out = out.transpose(1, 2).reshape(B, T_q, self.d_model)  # (B, T_q, H·d_head): concat heads
         return AttentionOutput(self.out_proj(out), weights)
 
-    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Project inputs and split heads; one matmul for self-attention."""
+    def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Project inputs and split heads: ``q (B, H, T_q, d_head)``, ``k, v (B, H, T_k, d_head)``.
+
+        One matmul for self-attention (``key is value is query``), one for the keys and values of
+        cross-attention (``key is value``).
+        """
         H, d_head, d = self.n_heads, self.d_head, self.d_model
-        if not self.fused_proj:
-            return (self._split_heads(self.q_proj(query)), self._split_heads(self.k_proj(key)),
-                    self._split_heads(self.v_proj(value)))
-        weight, bias = self.in_proj.weight, self.in_proj.bias  # (3·d, d), (3·d,)
-        if key is query and value is query:
+        if self.fused_proj and key is query and value is query:
             qkv = self.in_proj(query).unflatten(-1, (3, H, d_head))  # (B, T, 3, H, d_head)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, d_head)
             return q, k, v
-        b = [None] * 3 if bias is None else bias.split(d)
-        q = self._split_heads(F.linear(query, weight[:d], b[0]))  # (B, H, T_q, d_head)
+        return (self.project_query(query), *self.project_key_value(key, value))
+
+    def project_query(self, query: Tensor) -> Tensor:
+        """Query heads ``(B, H, T_q, d_head)`` alone (the query rows of the fused projection)."""
+        if not self.fused_proj:
+            return self._split_heads(self.q_proj(query))
+        d, bias = self.d_model, self.in_proj.bias
+        return self._split_heads(F.linear(query, self.in_proj.weight[:d], None if bias is None else bias[:d]))
+
+    def project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Key and value heads ``(B, H, T_k, d_head)`` each; one matmul when ``key is value``."""
+        H, d_head, d = self.n_heads, self.d_head, self.d_model
+        if not self.fused_proj:
+            return self._split_heads(self.k_proj(key)), self._split_heads(self.v_proj(value))
+        weight, bias = self.in_proj.weight, self.in_proj.bias  # (3·d, d), (3·d,)
         if key is value:
             kv_bias = None if bias is None else bias[d:]
             kv = F.linear(key, weight[d:], kv_bias).unflatten(-1, (2, H, d_head))  # (B, T_k, 2, H, d_head)
             k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # 2 x (B, H, T_k, d_head)
-            return q, k, v
+            return k, v
+        b = [None] * 3 if bias is None else bias.split(d)
         k = self._split_heads(F.linear(key, weight[d:2 * d], b[1]))  # (B, H, T_k, d_head)
         v = self._split_heads(F.linear(value, weight[2 * d:], b[2]))  # (B, H, T_k, d_head)
-        return q, k, v
+        return k, v
 
     def _split_heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, T, d_head)
