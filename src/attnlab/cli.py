@@ -40,16 +40,19 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, dest="batch_size")
     g.add_argument("--lr", type=float, help="peak learning rate (AdamW, warmup then linear decay)")
     g.add_argument("--patience", type=int, help="early-stopping patience in epochs (0 = off)")
-    g.add_argument("--monitor", choices=["macro_f1", "accuracy", "val_loss"],
-                   help="validation metric for early stopping (default macro_f1)")
+    g.add_argument("--monitor", choices=["macro_f1", "accuracy", "val_loss", "bleu"],
+                   help="validation metric for early stopping (default macro_f1; bleu for translation)")
     g.add_argument("--class-weights", choices=["none", "balanced"], dest="class_weights",
                    help="weight the loss by inverse class frequency")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu or cuda")
     g.add_argument("--positive", dest="positive_label", help="positive class for binary metrics")
     p.add_argument("--out", help="run directory to create (default: runs/NAME-TIMESTAMP)")
-    p.add_argument("--task", choices=["classify"], default="classify",
-                   help="classify (translation arrives in a later version)")
+    p.add_argument("--task", choices=["classify", "translate"], default="classify",
+                   help="classify (default) or translate (an encoder-decoder on parallel text)")
+    from attnlab.cli_translate import add_translation_flags
+
+    add_translation_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="main job: train on the embedded SMS-spam data, evaluate, write a run directory")
-    p.add_argument("--data", default="sms-spam", help="built-in dataset name or data file (default: sms-spam)")
+    p.add_argument("--data", help="built-in dataset name or data file (default: sms-spam; with --task translate: "
+                                  "the shipped bible-en-de-sample)")
     _add_model_flags(p)
     p.set_defaults(handler=cmd_train)
 
@@ -68,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default="label")
     _add_model_flags(p)
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("translate", help="translate texts with a saved translation run")
+    p.add_argument("run_dir")
+    p.add_argument("texts", nargs="*", help="sentences to translate (else --file, else one per line on stdin)")
+    p.add_argument("--file", help="a .txt file, one sentence per line")
+    p.add_argument("--beam", type=int, dest="beam_size", help="beam size (default: the run's; 1 = greedy)")
+    p.add_argument("--length-penalty", type=float, dest="length_penalty")
+    p.add_argument("--max-new-tokens", type=int, dest="max_new_tokens")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=cmd_translate)
 
     p = sub.add_parser("predict", help="classify texts with a saved run")
     p.add_argument("run_dir")
@@ -184,6 +198,10 @@ def config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.task == "translate":
+        from attnlab.cli_translate import cmd_train_translation
+
+        return cmd_train_translation(args, _console)
     cfg = config_from_args(args)  # validates before anything is created on disk
     out = args.out or f"runs/{Path(cfg.data.source).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     from attnlab.recipes.train_classifier import train_classifier
@@ -219,6 +237,17 @@ def _read_predict_texts(args: argparse.Namespace) -> list[str]:
     if sys.stdin is None or sys.stdin.isatty():
         raise InputError("no texts given; pass texts as arguments, --file FILE, or pipe one text per line to stdin")
     return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from attnlab.cli_translate import read_sentences
+    from attnlab.recipes.translate import translate_run
+
+    out = translate_run(args.run_dir, read_sentences(args.texts, args.file), beam_size=args.beam_size,
+                        length_penalty=args.length_penalty, max_new_tokens=args.max_new_tokens, device=args.device)
+    for hyp in out.hypotheses:
+        print(hyp)
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

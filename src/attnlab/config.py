@@ -221,3 +221,169 @@ def preset(name: str) -> RunConfig:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return RunConfig.from_dict({"preset": name, **PRESETS[name]})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Translation (`--task translate`): its own sections, because an encoder–decoder has different knobs.
+
+
+@dataclass(frozen=True)
+class Seq2SeqModelConfig:
+    """Shape of the encoder–decoder translator and its subword vocabulary."""
+
+    d_model: int = 256
+    n_heads: int = 4
+    n_encoder_layers: int = 3
+    n_decoder_layers: int = 3
+    d_ff: int = 1024
+    dropout: float = 0.1
+    vocab_size: int = 8000
+    shared_vocab: bool = True
+    tie_embeddings: Literal["none", "decoder", "all"] = "all"
+    max_len: int = 128
+
+    def validate(self) -> None:
+        for name in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size", "max_len"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        ModelConfig(d_model=self.d_model, n_heads=self.n_heads, dropout=self.dropout).validate()
+        if self.vocab_size <= 260:
+            raise InputError(f"vocab_size={self.vocab_size} is too small for a BPE vocabulary with 256 byte tokens; "
+                             "use e.g. 8000")
+        if self.max_len < 8:
+            raise InputError(f"max_len={self.max_len} is too short for sentences; use e.g. 128")
+        if self.tie_embeddings == "all" and not self.shared_vocab:
+            raise InputError("tie_embeddings 'all' needs shared_vocab true; use tie_embeddings 'decoder' with "
+                             "separate vocabularies")
+
+
+@dataclass(frozen=True)
+class Seq2SeqTrainConfig:
+    """Optimisation of the translator. Batches hold up to ``batch_tokens`` (padded) tokens per side.
+
+    ``max_minutes`` > 0 stops training after that much wall time and decays the learning rate over it
+    (the schedule then depends on the machine's speed); 0 trains for ``epochs``.
+    """
+
+    epochs: int = 10
+    max_minutes: float = 0.0
+    batch_tokens: int = 3000
+    lr: float = 1e-3
+    warmup_steps: int = 1000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.1
+    patience: int = 3
+    monitor: Literal["bleu", "val_loss"] = "bleu"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_tokens"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise InputError(f"lr must be positive, got {self.lr}")
+        if self.max_minutes < 0 or self.warmup_steps < 0 or self.patience < 0:
+            raise InputError("max_minutes, warmup_steps and patience must be >= 0 (0 turns each off)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InputError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How translations are generated for validation, test and ``attnlab translate``."""
+
+    beam_size: int = 4
+    length_penalty: float = 1.0
+    max_new_tokens: int = 126
+    batch_size: int = 64
+
+    def validate(self) -> None:
+        for name in ("beam_size", "max_new_tokens", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ParallelDataConfig:
+    """Parallel data: a built-in name or a file (with ``target_file`` for two aligned .txt files)."""
+
+    source: str = "bible-en-de"
+    source_column: str = "src"
+    target_column: str = "tgt"
+    group_column: str | None = None
+    target_file: str | None = None
+    val_fraction: float = 0.05
+    test_fraction: float = 0.05
+
+    def validate(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise InputError(f"{name} must be in (0, 0.5), got {value}")
+
+
+@dataclass(frozen=True)
+class TranslationRunConfig:
+    """Everything a translation run needs; saved verbatim as config.json in the run directory."""
+
+    task: Literal["translate"] = "translate"
+    preset: str = "mt-small"
+    model: Seq2SeqModelConfig = field(default_factory=Seq2SeqModelConfig)
+    train: Seq2SeqTrainConfig = field(default_factory=Seq2SeqTrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    data: ParallelDataConfig = field(default_factory=ParallelDataConfig)
+    device: str = "auto"
+
+    def validate(self) -> "TranslationRunConfig":
+        for section in (self.model, self.train, self.decode, self.data):
+            section.validate()
+        if self.decode.max_new_tokens >= self.model.max_len:
+            raise InputError(f"decode.max_new_tokens={self.decode.max_new_tokens} must be below model.max_len="
+                             f"{self.model.max_len} (the <s> token takes one position)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TranslationRunConfig":
+        return _build(cls, raw, "config").validate()
+
+    def replace(self, **sections: Any) -> "TranslationRunConfig":
+        """A copy with some fields of some sections replaced, e.g. ``replace(decode={"beam_size": 1})``."""
+        merged = self.to_dict()
+        for section, values in sections.items():
+            if isinstance(merged.get(section), dict):
+                merged[section].update(values)
+            else:
+                merged[section] = values
+        return TranslationRunConfig.from_dict(merged)
+
+
+# Translation presets. mt-tiny: seconds-to-minutes demos and tests on the shipped sample; mt-small: the Bible
+# benchmark on a 2-core CPU (30-minute budget); mt-base: Marian/Transformer-base shape for a GPU.
+TRANSLATION_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "mt-tiny": {"model": {"d_model": 128, "n_heads": 4, "n_encoder_layers": 2, "n_decoder_layers": 2, "d_ff": 512,
+                          "vocab_size": 4000, "max_len": 128},
+                "train": {"epochs": 8, "batch_tokens": 2000, "lr": 2e-3, "warmup_steps": 100, "patience": 0}},
+    "mt-small": {"model": {"d_model": 256, "n_heads": 4, "n_encoder_layers": 3, "n_decoder_layers": 3, "d_ff": 1024,
+                           "vocab_size": 8000, "max_len": 128},
+                 "train": {"epochs": 8, "batch_tokens": 3000, "lr": 1e-3, "warmup_steps": 1000}},
+    "mt-base": {"model": {"d_model": 512, "n_heads": 8, "n_encoder_layers": 6, "n_decoder_layers": 6, "d_ff": 2048,
+                          "vocab_size": 32000, "max_len": 256},
+                "train": {"epochs": 20, "batch_tokens": 8000, "lr": 7e-4, "warmup_steps": 4000}},
+}
+
+
+def translation_preset(name: str = "mt-small") -> TranslationRunConfig:
+    """The named translation preset as a validated :class:`TranslationRunConfig`.
+
+    >>> cfg = translation_preset("mt-tiny")
+    >>> cfg.model.d_model, cfg.decode.beam_size, cfg.task
+    (128, 4, 'translate')
+    """
+    if name not in TRANSLATION_PRESETS:
+        raise InputError(f"unknown translation preset {name!r}; choose one of {', '.join(TRANSLATION_PRESETS)}")
+    return TranslationRunConfig.from_dict({"preset": name, **TRANSLATION_PRESETS[name]})

@@ -94,6 +94,34 @@ def _read_sources(hyp_path: PathLike, n: int, src_path: PathLike | None, train_s
     return sources, train
 
 
+def score_translations(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, bootstrap: int = tm.DEFAULT_N_BOOTSTRAP,
+                       seed: int = tm.DEFAULT_SEED, metrics: Sequence[str] = tm.METRICS, tokenize: str | None = None,
+                       lowercase: bool = False, chrf_word_order: int = 0, ter_case_sensitive: bool = False,
+                       confidence: float = tm.DEFAULT_CONFIDENCE) -> dict[str, Any]:
+    """The translation report.json dictionary (metrics, intervals, signatures, details) for in-memory segments.
+
+    ``refs`` is a list of reference streams, each aligned with ``hyps``. Findings and verdict are added by
+    :func:`attnlab.diagnostics.annotate_translation`; the training recipe and :func:`evaluate_translation_files`
+    both build on this.
+    """
+    scores = tm.corpus_scores(hyps, refs, metrics=metrics, tokenize=tokenize, lowercase=lowercase,
+                              chrf_word_order=chrf_word_order, ter_case_sensitive=ter_case_sensitive,
+                              n_bootstrap=bootstrap, seed=seed, confidence=confidence)
+    names = [name for name in tm.METRICS if name in scores]
+    details: dict[str, Any] = {name: scores[name] for name in names}
+    details["n_refs"] = scores["n_refs"]
+    report: dict[str, Any] = {
+        "schema_version": 1, "task": "translation", "n": scores["n"],
+        "metrics": {name: scores[name]["score"] for name in names},
+    }
+    if "bootstrap" in scores:
+        report["intervals"] = scores["bootstrap"]["intervals"]
+        details["bootstrap"] = scores["bootstrap"]
+    report["signatures"] = scores["signatures"]
+    report["details"] = details
+    return report
+
+
 def evaluate_translation_files(
     hyp_path: PathLike, ref_paths: PathLike | Sequence[PathLike], *, bootstrap: int = tm.DEFAULT_N_BOOTSTRAP,
     seed: int = tm.DEFAULT_SEED, metrics: Sequence[str] = tm.METRICS, tokenize: str | None = None,
@@ -115,26 +143,14 @@ def evaluate_translation_files(
         raise InputError("no reference file given; pass at least one, e.g. --ref REF.txt")
     hyps, refs = _read_aligned(hyp_path, ref_paths)
     sources, train_sources = _read_sources(hyp_path, len(hyps), src_path, train_src_path)
-    scores = tm.corpus_scores(hyps, refs, metrics=metrics, tokenize=tokenize, lowercase=lowercase,
-                              chrf_word_order=chrf_word_order, ter_case_sensitive=ter_case_sensitive,
-                              n_bootstrap=bootstrap, seed=seed, confidence=confidence)
-    names = [name for name in tm.METRICS if name in scores]
-    details: dict[str, Any] = {name: scores[name] for name in names}
-    details["n_refs"] = scores["n_refs"]
-    details["inputs"] = {"hyp": _input_record(hyp_path, len(hyps)),
-                         "refs": [_input_record(path, len(hyps)) for path in ref_paths]}
+    report = score_translations(hyps, refs, bootstrap=bootstrap, seed=seed, metrics=metrics, tokenize=tokenize,
+                                lowercase=lowercase, chrf_word_order=chrf_word_order,
+                                ter_case_sensitive=ter_case_sensitive, confidence=confidence)
+    inputs = {"hyp": _input_record(hyp_path, len(hyps)), "refs": [_input_record(path, len(hyps)) for path in ref_paths]}
     if sources is not None:
-        details["inputs"]["src"] = _input_record(src_path, len(sources))
+        inputs["src"] = _input_record(src_path, len(sources))
     if train_sources is not None:
-        details["inputs"]["train_src"] = _input_record(train_src_path, len(train_sources))
-    report: dict[str, Any] = {
-        "schema_version": 1, "task": "translation", "n": scores["n"],
-        "metrics": {name: scores[name]["score"] for name in names},
-    }
-    if "bootstrap" in scores:
-        report["intervals"] = scores["bootstrap"]["intervals"]
-        details["bootstrap"] = scores["bootstrap"]
-    report["signatures"] = scores["signatures"]
-    report["details"] = details
+        inputs["train_src"] = _input_record(train_src_path, len(train_sources))
+    report["details"]["inputs"] = inputs
     return annotate_translation(report, sources=sources, hypotheses=hyps, references=refs,
                                 train_sources=train_sources, policy=policy)

@@ -77,3 +77,69 @@ def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") 
     model.to(device).eval()
     return LoadedClassifier(model, load_tokenizer(run_dir / TOKENIZER_FILE), cfg, meta["labels"],
                             meta.get("positive_label"))
+
+
+SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE = "tokenizer_src.json", "tokenizer_tgt.json"
+
+
+def save_translator(run_dir: Path, model: torch.nn.Module, cfg: Any, *, src_vocab_size: int, tgt_vocab_size: int,
+                    special: dict[str, int], tokenizer_files: list[str]) -> dict[str, Any]:
+    """Write model.safetensors (tied tables stored once) and config.json for a translation run."""
+    from safetensors.torch import save_model
+
+    weights = run_dir / MODEL_FILE
+    save_model(model, str(weights), metadata={"format": "pt", "attnlab_version": __version__})
+    files = {name: {"bytes": (run_dir / name).stat().st_size, "sha256": sha256_file(run_dir / name)}
+             for name in [MODEL_FILE, *tokenizer_files]}
+    meta = {"attnlab_version": __version__, "task": "translate", "config": cfg.to_dict(),
+            "src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size, **special, "files": files}
+    atomic_write_json(run_dir / CONFIG_FILE, meta)
+    return meta
+
+
+@dataclass
+class LoadedTranslator:
+    model: torch.nn.Module
+    src_tokenizer: Any
+    tgt_tokenizer: Any
+    config: Any
+    meta: dict[str, Any]
+
+
+def _verified(run_dir: Path, meta: dict[str, Any], name: str) -> Path:
+    path, recorded = run_dir / name, meta["files"].get(name)
+    if not path.is_file():
+        raise InputError(f"{run_dir} is not a complete translation run ({name} is missing); re-run training")
+    if recorded is None or path.stat().st_size != recorded["bytes"] or sha256_file(path) != recorded["sha256"]:
+        raise InputError(f"{path} does not match the size/sha256 recorded in config.json (corrupted or replaced); "
+                         "restore the original file or re-run training")
+    return path
+
+
+def load_translator(run_dir: str | Path, *, device: str | torch.device = "cpu") -> LoadedTranslator:
+    """Load a run directory written by ``attnlab train --task translate``, verifying every recorded hash."""
+    from safetensors.torch import load_model
+
+    from attnlab.config import TranslationRunConfig
+    from attnlab.data.subword import load_bpe
+    from attnlab.models.builders import build_translator
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise InputError(f"{run_dir} is not an attnlab run directory ({CONFIG_FILE} is missing); pass a folder "
+                         "written by `attnlab train --task translate`")
+    try:
+        meta = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        if meta.get("task") != "translate":
+            raise InputError(f"{run_dir} holds a classifier; use `attnlab predict {run_dir}` instead")
+        cfg = TranslationRunConfig.from_dict(meta["config"])
+        sizes = meta["src_vocab_size"], meta["tgt_vocab_size"], meta["pad_id"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{run_dir / CONFIG_FILE} is damaged ({exc.__class__.__name__}); "
+                         "re-run training to recreate it") from None
+    names = [TOKENIZER_FILE] if cfg.model.shared_vocab else [SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE]
+    toks = [load_bpe(_verified(run_dir, meta, name)) for name in names]
+    model = build_translator(cfg.model, src_vocab_size=sizes[0], tgt_vocab_size=sizes[1], pad_id=sizes[2])
+    load_model(model, str(_verified(run_dir, meta, MODEL_FILE)))
+    model.to(device).eval()
+    return LoadedTranslator(model, toks[0], toks[-1], cfg, meta)

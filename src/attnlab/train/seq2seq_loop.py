@@ -1,0 +1,182 @@
+"""Training loop of the translator: token-bucketed batches, teacher forcing, label smoothing, AdamW with warmup
+and linear decay (over epochs, or over a wall-time budget), bf16 autocast where the CPU/GPU supports it, early
+stopping on validation BLEU (or loss) with the best weights restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from attnlab.data.subword import EncodedPairs
+from attnlab.models.seq2seq import seq2seq_loss
+from attnlab.train.loop import FitResult
+from attnlab.train.optim import build_optimizer
+
+__all__ = ["autocast_dtype", "pair_batch", "teacher_forced_loss", "fit_seq2seq", "token_batches"]
+
+
+def token_batches(src_lengths: np.ndarray, tgt_lengths: np.ndarray, batch_tokens: int,
+                  rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Index batches of at most ``batch_tokens`` padded tokens on the longer side (fairseq's ``max_tokens``).
+
+    With ``rng``: pairs are shuffled, sorted by length within blocks of ~100 batches (little padding), and the
+    batches shuffled. Without: in order of length (deterministic evaluation). A pair longer than the budget
+    gets a batch of its own.
+
+    >>> [b.tolist() for b in token_batches(np.array([3, 9, 4, 8]), np.array([3, 9, 4, 8]), 18, None)]
+    [[0, 2], [3, 1]]
+    """
+    lengths = np.maximum(src_lengths, tgt_lengths)
+    if rng is None:
+        blocks = [np.argsort(lengths, kind="stable")]
+    else:
+        order = rng.permutation(len(lengths))
+        block = max(1, 100 * batch_tokens // max(1, int(lengths.mean()) if len(lengths) else 1))
+        blocks = [b[np.argsort(lengths[b], kind="stable")] for b in np.array_split(order, math.ceil(len(order) / block))]
+    batches: list[np.ndarray] = []
+    for block in blocks:
+        start, longest = 0, 0
+        for i, idx in enumerate(block):
+            longest_with = max(longest, int(lengths[idx]))
+            if i > start and longest_with * (i - start + 1) > batch_tokens:
+                batches.append(block[start:i])
+                start, longest_with = i, int(lengths[idx])
+            longest = longest_with
+        if len(block) > start:
+            batches.append(block[start:])
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def pair_batch(data: EncodedPairs, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(src (B, S), tgt (B, T))`` for rows ``idx``, trimmed to the longest row of the batch."""
+    src = data.src_ids[idx, :int(data.src_lengths[idx].max())]
+    tgt = data.tgt_ids[idx, :int(data.tgt_lengths[idx].max())]
+    return torch.from_numpy(src).to(device), torch.from_numpy(tgt).to(device)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (``None`` = float32).
+
+    ``auto`` picks bfloat16 where the hardware has native support (CUDA bf16; CPUs with AVX512-BF16/AMX,
+    through oneDNN), else float32. Master weights and the optimiser stay in float32 either way.
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        supported = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "bf16" or supported:
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context for ``dtype``, or a no-op context for float32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def teacher_forced_loss(model: torch.nn.Module, data: EncodedPairs, *, batch_tokens: int, pad_id: int,
+                        device: torch.device, dtype: torch.dtype | None = None) -> float:
+    """Mean per-token cross-entropy (no label smoothing) of the targets given the sources, in eval mode."""
+    model.eval()
+    total, count = 0.0, 0
+    for idx in token_batches(data.src_lengths, data.tgt_lengths, batch_tokens, None):
+        src, tgt = pair_batch(data, idx, device)
+        with autocast(device, dtype):
+            logits = model(src, src != pad_id, tgt[:, :-1]).logits  # (B, T - 1, V)
+        n = int((tgt[:, 1:] != pad_id).sum())
+        total += float(seq2seq_loss(logits, tgt[:, 1:], pad_id=pad_id)) * n
+        count += n
+    return total / max(count, 1)
+
+
+def _lr_factor(step: int, cfg: Any, total_steps: int, elapsed: float) -> float:
+    warm = (step + 1) / cfg.warmup_steps if cfg.warmup_steps and step < cfg.warmup_steps else 1.0
+    if cfg.max_minutes > 0:
+        decay = 1.0 - elapsed / (60.0 * cfg.max_minutes)
+    else:
+        decay = (total_steps - step) / max(1, total_steps - cfg.warmup_steps)
+    return max(0.0, min(warm, decay))
+
+
+def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, validate: Callable[[], dict[str, float]],
+                on_epoch: Callable[[dict[str, Any]], None], progress: Any, device: torch.device,
+                pad_id: int) -> FitResult:
+    """Train ``model`` on ``train`` and leave it holding the weights of the best validation epoch.
+
+    ``validate()`` returns validation metrics including ``loss`` and ``bleu``; ``cfg.monitor`` picks the best
+    epoch (BLEU maximised, loss minimised). ``cfg.max_minutes`` > 0 stops after that wall time (the epoch in
+    progress is cut and validated). The test split is never seen here.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    dtype = autocast_dtype(cfg.precision, device)
+    steps_per_epoch = len(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, np.random.default_rng(0)))
+    total = steps_per_epoch * cfg.epochs
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result, best_state, since_best, step, t0 = FitResult(), None, 0, 0, time.perf_counter()
+    task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
+    out_of_time = False
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t_epoch, loss_sum, n_tokens = time.perf_counter(), 0.0, 0
+        for idx in token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng):
+            elapsed = time.perf_counter() - t0
+            if cfg.max_minutes > 0 and elapsed > 60.0 * cfg.max_minutes:
+                out_of_time = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(step, cfg, total, elapsed)
+            src, tgt = pair_batch(train, idx, device)
+            with autocast(device, dtype):
+                logits = model(src, src != pad_id, tgt[:, :-1]).logits  # (B, T - 1, V)
+            loss = seq2seq_loss(logits, tgt[:, 1:], pad_id=pad_id, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            n = int((tgt[:, 1:] != pad_id).sum())
+            loss_sum, n_tokens = loss_sum + loss.item() * n, n_tokens + n
+            progress.update(task, advance=1, loss=loss_sum / n_tokens, description=f"epoch {epoch}/{cfg.epochs}",
+                            tps=n_tokens / max(time.perf_counter() - t_epoch, 1e-9))
+        train_seconds = time.perf_counter() - t_epoch
+        metrics = validate()
+        record = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(n_tokens, 1),
+                  "val_loss": metrics["loss"], **{f"val_{k}": v for k, v in metrics.items() if k != "loss"},
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t_epoch, 3),
+                  "elapsed_seconds": round(time.perf_counter() - t0, 2),
+                  "train_target_tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1)}
+        score = -metrics["loss"] if cfg.monitor == "val_loss" else metrics[cfg.monitor]
+        improved = score > result.best_score
+        record["best"] = improved
+        result.history.append(record)
+        on_epoch(record)
+        if improved:
+            result.best_epoch, result.best_score, since_best = epoch, score, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+            if cfg.patience and since_best >= cfg.patience:
+                result.stopped_early = True
+                break
+        if out_of_time:
+            break
+    progress.update(task, completed=total)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - t0
+    return result
