@@ -49,7 +49,7 @@ from attnlab.errors import InputError
 from attnlab.io import read_input_text
 
 __all__ = ["BIBLE_HELD_OUT", "MIN_PAIRS", "SAMPLE_NAME", "ParallelSplit", "ParallelTexts", "default_held_out",
-           "read_parallel", "sample_path", "split_parallel", "translation_datasets"]
+           "pick_held_out_groups", "read_parallel", "sample_path", "split_parallel", "translation_datasets"]
 
 MIN_PAIRS = 10  # fewer pairs cannot train or evaluate anything meaningful
 SAMPLE_NAME = "bible-en-de-sample"
@@ -127,6 +127,42 @@ def default_held_out(data: ParallelTexts) -> tuple[tuple[str, ...], tuple[str, .
     if data.origin in translation_datasets() and data.origin.startswith("bible-"):
         return BIBLE_HELD_OUT["val"], BIBLE_HELD_OUT["test"]
     return None
+
+
+def pick_held_out_groups(data: ParallelTexts, *, seed: int, val_fraction: float,
+                         test_fraction: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(val groups, test groups)``: whole groups (``--group-column``) drawn at random for val and test.
+
+    The distinct groups are shuffled with ``seed``; test takes groups in that order until it holds
+    ``test_fraction`` of the pairs, then val until ``val_fraction``. Each gets at least one group and at
+    least one group is left to train on.
+
+    Raises:
+        InputError: the data has no groups, or fewer than 3 distinct ones.
+
+    Example:
+        >>> data = ParallelTexts([f"s{i}" for i in range(40)], [f"t{i}" for i in range(40)],
+        ...                      [f"doc{i % 8}" for i in range(40)], "pairs.tsv")
+        >>> val, test = pick_held_out_groups(data, seed=0, val_fraction=0.1, test_fraction=0.1)
+        >>> len(val), len(test), set(val) & set(test)
+        (1, 1, set())
+    """
+    if data.groups is None:
+        raise InputError(f"{_show(data.origin)} has no groups to hold out; pass --group-column or use the random split")
+    counts: dict[str, int] = {}
+    for g in data.groups:
+        counts[g] = counts.get(g, 0) + 1
+    names = sorted(counts)
+    if len(names) < 3:
+        raise InputError(f"{_show(data.origin)} has {len(names)} distinct group(s); holding out whole groups for "
+                         "validation and test needs at least 3 — pass a column with more groups, or leave out "
+                         "--group-column for a random split")
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    parts: list[list[str]] = [[], []]  # test, val
+    for part, fraction, keep in ((parts[0], test_fraction, 2), (parts[1], val_fraction, 1)):
+        while len(order) > keep and (not part or sum(counts[g] for g in part) < fraction * len(data)):
+            part.append(order.pop(0))
+    return tuple(parts[1]), tuple(parts[0])
 
 
 def read_parallel(source: str | Path, *, source_column: str = "src", target_column: str = "tgt",

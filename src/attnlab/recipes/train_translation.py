@@ -22,7 +22,7 @@ from rich.console import Console
 
 from attnlab import __version__
 from attnlab.config import TranslationRunConfig
-from attnlab.data.parallel import ParallelTexts, default_held_out, read_parallel, split_parallel
+from attnlab.data.parallel import ParallelTexts, default_held_out, pick_held_out_groups, read_parallel, split_parallel
 from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, UNK_ID, encode_pairs, save_bpe, train_bpe
 from attnlab.diagnostics.translation_verdict import annotate_translation
 from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
@@ -52,10 +52,17 @@ def _decode(cfg: TranslationRunConfig, model, toks, texts: list[str], device, *,
                            precision=cfg.train.precision)
 
 
-def _data_record(cfg: TranslationRunConfig, data: ParallelTexts, split, enc: dict) -> dict[str, Any]:
+def _held_out(cfg: TranslationRunConfig, data: ParallelTexts) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The Bible's fixed held-out books; with --group-column, whole groups drawn with the seed; else None (random)."""
+    if default_held_out(data) is not None or cfg.data.group_column is None:
+        return default_held_out(data)
+    return pick_held_out_groups(data, seed=cfg.train.seed, val_fraction=cfg.data.val_fraction,
+                                test_fraction=cfg.data.test_fraction)
+
+
+def _data_record(cfg: TranslationRunConfig, data: ParallelTexts, split, enc: dict, held_out) -> dict[str, Any]:
     return {"source": cfg.data.source, "n_pairs": len(data), "split": split.sizes(), "strategy": split.strategy,
-            "held_out": (None if split.strategy != "held-out-groups" else
-                         dict(zip(("val", "test"), default_held_out(data) or ((), ())))),
+            "held_out": None if held_out is None else {"val": list(held_out[0]), "test": list(held_out[1])},
             "split_fingerprint": split.fingerprint, "split_notes": list(split.notes),
             "truncated": {name: {"source": e.n_src_truncated, "target": e.n_tgt_truncated} for name, e in enc.items()}}
 
@@ -68,8 +75,9 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
     torch.manual_seed(cfg.train.seed)
     data = read_parallel(cfg.data.source, source_column=cfg.data.source_column, target_column=cfg.data.target_column,
                          target_path=cfg.data.target_file, group_column=cfg.data.group_column)
+    held_out = _held_out(cfg, data)
     split = split_parallel(data, seed=cfg.train.seed, val_fraction=cfg.data.val_fraction,
-                           test_fraction=cfg.data.test_fraction, held_out=default_held_out(data))
+                           test_fraction=cfg.data.test_fraction, held_out=held_out)
     parts = {name: data.subset(getattr(split, name)) for name in ("train", "val", "test")}
     toks = _tokenizers(cfg, parts["train"])
     L = cfg.model.max_len
@@ -111,7 +119,7 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
             "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
             "precision": "bf16" if dtype is not None else "fp32", "config": cfg.to_dict(),
             "n_parameters": sum(p.numel() for p in model.parameters()),
-            "data": _data_record(cfg, data, split, enc),
+            "data": _data_record(cfg, data, split, enc, held_out),
             "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                          "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
                          "selected_on": "validation", "seconds": round(result.seconds, 2)},

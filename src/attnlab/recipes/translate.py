@@ -71,11 +71,11 @@ def translate_run(run_dir: str | Path, texts: list[str], *, beam_size: int | Non
 
     loaded = load_translator(run_dir, device=device)
     decode = loaded.config.decode
-    max_new = max_new_tokens or decode.max_new_tokens
+    max_new = decode.max_new_tokens if max_new_tokens is None else max_new_tokens  # 0 is refused, not a default
     if max_new >= loaded.model.max_len:
         raise InputError(f"--max-new-tokens {max_new} must be below the model's max_len {loaded.model.max_len}")
     return translate_texts(loaded.model, loaded.src_tokenizer, loaded.tgt_tokenizer, texts,
-                           beam_size=beam_size or decode.beam_size,
+                           beam_size=decode.beam_size if beam_size is None else beam_size,
                            length_penalty=decode.length_penalty if length_penalty is None else length_penalty,
                            max_new_tokens=max_new, batch_size=decode.batch_size, device=torch.device(device),
                            precision="fp32")

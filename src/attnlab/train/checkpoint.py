@@ -130,6 +130,8 @@ def load_translator(run_dir: str | Path, *, device: str | torch.device = "cpu") 
                          "written by `attnlab train --task translate`")
     try:
         meta = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            raise TypeError("not a config object with recorded files")
         if meta.get("task") != "translate":
             raise InputError(f"{run_dir} holds a classifier; use `attnlab predict {run_dir}` instead")
         cfg = TranslationRunConfig.from_dict(meta["config"])

@@ -153,6 +153,8 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
             loss_sum, n_tokens = loss_sum + loss.item() * n, n_tokens + n
             progress.update(task, advance=1, loss=loss_sum / n_tokens, description=f"epoch {epoch}/{cfg.epochs}",
                             tps=n_tokens / max(time.perf_counter() - t_epoch, 1e-9))
+        if out_of_time and n_tokens == 0 and result.history:
+            break  # the budget ran out at the end of the previous epoch: nothing new to validate or record
         train_seconds = time.perf_counter() - t_epoch
         metrics = validate()
         record = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(n_tokens, 1),
