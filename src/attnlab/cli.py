@@ -398,7 +398,12 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _format_warning  # one readable line per warning, no source excerpt
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse leaves texts given after an option (`translate RUN --beam 1 "text"`) unparsed
+            if not isinstance(getattr(args, "texts", None), list) or any(e.startswith("-") for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.texts += extra
         return args.handler(args)
     except InputError as exc:
         print(f"attnlab: error: {exc}", file=sys.stderr)
