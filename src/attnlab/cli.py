@@ -149,8 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="require recall >= R for class LABEL (repeatable; a bare R applies to every class)")
     p.add_argument("--min-precision", action="append", default=[], metavar="LABEL=P",
                    help="require precision >= P for class LABEL (repeatable; a bare P applies to every class)")
+    p.add_argument("--min-bleu", type=float, metavar="B", help="translation: require BLEU >= B (sacreBLEU's 0-100)")
+    p.add_argument("--min-chrf", type=float, metavar="C", help="translation: require chrF >= C (0-100)")
     p.add_argument("--policy", metavar="FILE", help="JSON readiness policy (min_accuracy, min_f1, min_precision, "
-                                                    "min_recall, max_precision_recall_gap, min_recall_by_class, ...)")
+                                                    "min_recall, max_precision_recall_gap, min_recall_by_class, ...; "
+                                                    "translation: min_bleu, min_chrf)")
     p.add_argument("--out", help="write the verdict and findings as JSON")
     p.set_defaults(handler=cmd_check)
 
@@ -361,10 +364,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from attnlab.recipes.check import build_policy, check_report
+    from attnlab.recipes.check import run_check
     from attnlab.report.terminal import print_check
 
-    result = check_report(args.report, build_policy(args.policy, args.min_recall, args.min_precision))
+    result = run_check(args.report, policy_file=args.policy, min_recall=args.min_recall,
+                       min_precision=args.min_precision, min_bleu=args.min_bleu, min_chrf=args.min_chrf)
     _write_json(args.out, result)
     print_check(result, _console())
     return 0 if result["verdict"]["ready"] else 1

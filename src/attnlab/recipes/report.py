@@ -1,8 +1,9 @@
 """Recipe: (re)render the HTML report from saved JSON (``attnlab report RUN_DIR|report.json``).
 
 read report.json (checked against schema version 1) -> optional history.jsonl and predictions.csv of a run
-directory (or the files an evaluation report names) -> ``render_html`` -> atomic write. Torch is never
-imported on this path; a bad input is one :class:`InputError` line and nothing is written.
+directory (translations.csv for a translation run; or the files an evaluation report names) -> ``render_html``
+-> atomic write. Torch is never imported on this path; a bad input is one :class:`InputError` line and nothing
+is written.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from attnlab.io import atomic_write_text, read_input_text
 from attnlab.report.schema import check_report
 
 REPORT_FILE, HTML_FILE, HISTORY_FILE, PREDICTIONS_FILE = "report.json", "report.html", "history.jsonl", "predictions.csv"
+TRANSLATIONS_FILE = "translations.csv"
+_TRANSLATION_COLUMNS = ("source", "reference", "hypothesis")
 _MAX_ROWS = 200_000  # predictions rows read for curves and worst errors
 
 
@@ -90,8 +93,37 @@ def _canonical_rows(rows: list[dict[str, Any]], report: Mapping[str, Any], recor
     return out
 
 
+def read_translations(path: Path) -> list[dict[str, Any]] | None:
+    """A translation run's translations.csv as rows ``{id, source, reference, hypothesis, hit_max_length}``
+    (``hit_max_length`` a bool), or ``None`` when the file is missing, unreadable or lacks those columns.
+
+    >>> read_translations(Path("no-such-run") / TRANSLATIONS_FILE) is None
+    True
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not set(_TRANSLATION_COLUMNS) <= set(reader.fieldnames or ()):
+                return None
+            rows = [row for _, row in zip(range(_MAX_ROWS), reader)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return [{"id": r.get("id"), **{k: r[k] or "" for k in _TRANSLATION_COLUMNS},
+             "hit_max_length": (r.get("hit_max_length") or "0").strip().lower() in ("1", "true")} for r in rows]
+
+
+def _run_inputs(folder: Path, report: Mapping[str, Any]) -> tuple[list | None, list | None]:
+    """(history, predictions rows or translation samples) of the run directory ``folder``."""
+    history = read_history(folder / HISTORY_FILE)
+    if report.get("task") == "translation":
+        return history, read_translations(folder / TRANSLATIONS_FILE)
+    predictions = read_predictions(folder / PREDICTIONS_FILE) if (folder / PREDICTIONS_FILE).is_file() else None
+    return history, predictions
+
+
 def translation_samples(report: Mapping[str, Any]) -> list[dict[str, str]] | None:
-    """Hypotheses beside the first references, read from the files the report names (when still there)."""
+    """Hypotheses beside the first references (and the sources, when ``--src`` was given), read from the files
+    the report names (when still there)."""
     from attnlab.recipes.evaluate_translation import read_segments
 
     inputs = (report.get("details") or {}).get("inputs") or {}
@@ -102,7 +134,15 @@ def translation_samples(report: Mapping[str, Any]) -> list[dict[str, str]] | Non
         return None
     if len(hyps) != len(refs):
         return None
-    return [{"hypothesis": h, "reference": r} for h, r in zip(hyps, refs)]
+    rows = [{"hypothesis": h, "reference": r} for h, r in zip(hyps, refs)]
+    try:
+        sources = read_segments(inputs["src"]["path"]) if inputs.get("src") else None
+    except (KeyError, TypeError, InputError):
+        sources = None
+    if sources is not None and len(sources) == len(rows):
+        for row, src in zip(rows, sources):
+            row["source"] = src
+    return rows
 
 
 def _evaluation_inputs(report: Mapping[str, Any]) -> tuple[list | None, list | None]:
@@ -129,12 +169,13 @@ def load_for_report(target: str | Path) -> tuple[dict[str, Any], list | None, li
             raise InputError(f"{path} has no {REPORT_FILE}; pass a run directory written by `attnlab train`/`run` "
                              "or a report.json")
         report = _read_json(report_path)
-        history = read_history(path / HISTORY_FILE)
-        predictions = read_predictions(path / PREDICTIONS_FILE) if (path / PREDICTIONS_FILE).is_file() else None
+        history, predictions = _run_inputs(path, report)
         out = path / HTML_FILE
     else:
         report = _read_json(path)
-        history, predictions = load_inputs(report)
+        names_run_files = ((report.get("details") or {}).get("inputs") or {}).get("translations")
+        # a translation run's own report.json: its history and translations.csv are beside it
+        history, predictions = _run_inputs(path.parent, report) if names_run_files else load_inputs(report)
         out = path.with_suffix(".html") if path.suffix == ".json" else path.with_name(path.name + ".html")
     return report, history, predictions, out
 

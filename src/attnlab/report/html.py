@@ -4,7 +4,8 @@
 SVG (matplotlib), no script, no external fetch. Every piece of dataset text goes through jinja2's
 autoescaping. Optional inputs add sections: the training history (loss curves with the overfitting
 marker) and the predictions rows (exact curves and the worst misclassified examples for classification;
-samples beside references for translation — rows with ``hypothesis`` and ``reference`` keys).
+samples beside references for translation — rows with ``hypothesis``, ``reference`` and, from a run's
+translations.csv, ``source`` keys; the translation half lives in :mod:`attnlab.report.translation_html`).
 
 Torch is never imported; jinja2 and matplotlib are imported when a report is rendered.
 """
@@ -21,7 +22,6 @@ from attnlab.report import plots
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_ERRORS = 12
-MAX_SAMPLES = 20
 MAX_PAIRS = 20
 _NAMES = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "macro.f1": "Macro F1",
           "mcc": "MCC", "cohen_kappa": "Cohen's kappa", "roc_auc": "ROC-AUC", "average_precision": "Average precision",
@@ -243,30 +243,11 @@ def _classification_context(report: Mapping[str, Any], history, predictions) -> 
             "operating_point": _operating_point(report), "baselines": _baselines(report)}
 
 
-def _translation_context(report: Mapping[str, Any], samples: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
-    details = report.get("details") or {}
-    rows = [{"key": k, "name": (details.get(k) or {}).get("name") or k.upper(), "value": fmt(v, 2),
-             "ci": _ci(report, k, 2), "signature": (report.get("signatures") or {}).get(k, ""),
-             "lower_is_better": k == "ter"} for k, v in report["metrics"].items()]
-    lengths, length_plot = None, None
-    if samples:
-        hyp = [len(str(s.get("hypothesis", "")).split()) for s in samples]
-        ref = [len(str(s.get("reference", "")).split()) for s in samples]
-        lengths = {"segments": len(samples), "hyp_words": sum(hyp), "ref_words": sum(ref),
-                   "hyp_mean": sum(hyp) / len(hyp), "ref_mean": sum(ref) / len(ref),
-                   "ratio": sum(hyp) / sum(ref) if sum(ref) else None,
-                   "empty_hyp": sum(1 for h in hyp if h == 0)}
-        length_plot = plots.lengths_svg(hyp, ref)
-    return {"metric_rows": rows, "kpis": rows, "bleu": details.get("bleu"), "bootstrap": details.get("bootstrap"),
-            "samples": list(samples or [])[:MAX_SAMPLES], "n_samples": len(samples or []), "lengths": lengths,
-            "length_plot": length_plot, "inputs": details.get("inputs")}
-
-
 def _subtitle(report: Mapping[str, Any]) -> str:
     run = report.get("run") or {}
     if run.get("data"):
-        d = run["data"]
-        return f"Training run on {d['source']} · test split of {report.get('n')} examples · {run.get('created', '')}"
+        d, unit = run["data"], "segments" if report.get("task") == "translation" else "examples"
+        return f"Training run on {d['source']} · test split of {report.get('n')} {unit} · {run.get('created', '')}"
     source = report.get("input") or {}
     if source.get("path"):
         return f"Evaluation of {source['path']} · {report.get('n')} examples"
@@ -293,7 +274,9 @@ def render_html(report: dict[str, Any], *, history: list[dict] | None = None,
         "confidence": (report.get("bootstrap") or {}).get("confidence", 0.95),
     }
     if translation:
-        context.update(_translation_context(report, predictions))
+        from attnlab.report.translation_html import translation_context
+
+        context.update(translation_context(report, history, predictions))
     else:
         context.update(_classification_context(report, history, predictions))
     plot_svgs = {k: jinja2.utils.markupsafe.Markup(v) for k, v in (context.get("plots") or {}).items() if v}

@@ -263,24 +263,53 @@ def calibration_svg(cal: Mapping[str, Any], ece: float | None) -> str:
     return _svg(fig, "calibration")
 
 
+#: Validation curves of a classification run's history: (history key, legend name).
+CLASSIFICATION_CURVES = (("val_accuracy", "accuracy"), ("val_macro_f1", "macro F1"), ("val_mcc", "MCC"),
+                         ("val_balanced_accuracy", "balanced accuracy"))
+#: Validation curves of a translation run's history (greedy decoding of the validation split, 0-100).
+TRANSLATION_CURVES = (("val_bleu", "BLEU"), ("val_chrf", "chrF"))
+
+
+def _nan(values: Sequence[Any]) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
+
+
+def _training_axes(xs: Sequence[float], history: Sequence[Mapping[str, Any]], curves: Sequence[tuple[str, str]],
+                   metrics_title: str, colours: Sequence[str] = (PURPLE, GREEN, "#0891b2", GREY)):
+    """The two panels every training plot shares: train/validation loss, and the validation ``curves``
+    present in ``history`` (in ``colours``, in turn), each drawn against ``xs`` (one value per history row)."""
+    fig, (ax1, ax2) = _figure(9.6, 3.9, ncols=2)
+    for key, colour, name in (("train_loss", BLUE, "train loss"), ("val_loss", ORANGE, "validation loss")):
+        ys = [h.get(key) for h in history]
+        if any(y is not None for y in ys):
+            ax1.plot(xs, _nan(ys), "o-", ms=3.5, color=colour, label=name)
+    present = [(key, name) for key, name in curves if any(h.get(key) is not None for h in history)]
+    for (key, name), colour in zip(present, colours):
+        ax2.plot(xs, _nan([h.get(key) for h in history]), "o-", ms=3.5, color=colour, label=name)
+    ax1.set(title="Loss", ylabel="cross-entropy")
+    ax2.set(title=metrics_title, ylabel="score")
+    return fig, (ax1, ax2)
+
+
+def _training_legend(fig: Any, axes: Sequence[Any]) -> None:
+    """One legend below both panels, each name once."""
+    handles, names = [], []
+    for ax in axes:
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4))
+
+
 @_rc
 def training_svg(history: Sequence[Mapping[str, Any]], selected_epoch: int | None,
                  overfit: Mapping[str, Any] | None) -> str:
     """Loss (train and validation) and validation metrics per epoch; the selected epoch and, when the
     overfitting check fired, where validation loss started rising."""
     epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = _figure(9.6, 3.9, ncols=2)
-    for key, colour, name in (("train_loss", BLUE, "train loss"), ("val_loss", ORANGE, "validation loss")):
-        ys = [h.get(key) for h in history]
-        if any(y is not None for y in ys):
-            ax1.plot(epochs, [float("nan") if y is None else y for y in ys], "o-", ms=3.5, color=colour, label=name)
-    metric_keys = [k for k in ("val_accuracy", "val_macro_f1", "val_mcc", "val_balanced_accuracy")
-                   if any(h.get(k) is not None for h in history)]
-    for key, colour in zip(metric_keys, (PURPLE, GREEN, "#0891b2", GREY)):
-        ax2.plot(epochs, [h.get(key) if h.get(key) is not None else float("nan") for h in history], "o-", ms=3.5,
-                 color=colour, label=key.removeprefix("val_").replace("_", " ").replace("macro f1", "macro F1")
-                 .replace("mcc", "MCC"))
-    for ax in (ax1, ax2):
+    fig, axes = _training_axes(epochs, history, CLASSIFICATION_CURVES, "Validation metrics")
+    for ax in axes:
         if selected_epoch is not None:
             ax.axvline(selected_epoch, color=GREEN, lw=1.5, ls="--", label=f"selected epoch {selected_epoch}")
         if overfit:
@@ -289,15 +318,26 @@ def training_svg(history: Sequence[Mapping[str, Any]], selected_epoch: int | Non
                        label=f"overfitting: validation loss rising after epoch {start}")
         ax.set_xlabel("epoch")
         ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
-    ax1.set(title="Loss", ylabel="cross-entropy")
-    ax2.set(title="Validation metrics", ylabel="score")
-    handles, names = [], []
-    for ax in (ax1, ax2):
-        for h, n in zip(*ax.get_legend_handles_labels()):
-            if n not in names:
-                handles.append(h)
-                names.append(n)
-    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4))
+    _training_legend(fig, axes)
+    return _svg(fig, "training")
+
+
+@_rc
+def translation_training_svg(history: Sequence[Mapping[str, Any]], selected_epoch: int | None) -> str:
+    """Translation run: loss and validation BLEU/chrF against elapsed training time in minutes (per epoch
+    when a history row lacks ``elapsed_seconds``), the selected epoch marked."""
+    seconds = [h.get("elapsed_seconds") for h in history]
+    timed = all(isinstance(s, (int, float)) for s in seconds)
+    xs = [s / 60 for s in seconds] if timed else [h["epoch"] for h in history]
+    fig, axes = _training_axes(xs, history, TRANSLATION_CURVES, "Validation (greedy decoding)",
+                               colours=(PURPLE, "#0891b2"))  # green stays the selected epoch's
+    at = next((x for x, h in zip(xs, history) if h.get("epoch") == selected_epoch), None)
+    label = f"selected epoch {selected_epoch}" + (f" ({at:.1f} min)" if timed and at is not None else "")
+    for ax in axes:
+        if at is not None:
+            ax.axvline(at, color=GREEN, lw=1.5, ls="--", label=label)
+        ax.set_xlabel("training time (minutes)" if timed else "epoch")
+    _training_legend(fig, axes)
     return _svg(fig, "training")
 
 

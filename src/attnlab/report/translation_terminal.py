@@ -36,13 +36,50 @@ def translation_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def run_line(run: dict[str, Any]) -> str | None:
+    """One line for a training run (``report["run"]``): data and split sizes, the selected epoch, training
+    minutes and decoding speed; ``None`` without data. Plain text (escape it before printing with rich).
+
+    >>> line = run_line({"data": {"source": "bible", "n_pairs": 4069, "strategy": "held-out-groups",
+    ...                           "split": {"train": 3090, "val": 223, "test": 756}},
+    ...                  "training": {"best_epoch": 3, "epochs_run": 5, "seconds": 132.3},
+    ...                  "decoding": {"beam_size": 4, "sentences_per_second": 12.13}})
+    >>> for part in line.split("; "):
+    ...     print(part)
+    Run bible: 4,069 pairs -> train 3,090, val 223, test 756 (held-out-groups)
+    best epoch 3 of 5, training 2.2 min
+    decoding beam 4, 12.1 sentences/s
+    """
+    data = run.get("data")
+    if not data:
+        return None
+    split = data.get("split") or {}
+    sizes = ", ".join(f"{k} {split[k]:,}" for k in ("train", "val", "test") if isinstance(split.get(k), int))
+    n_pairs = data.get("n_pairs")
+    parts = [f"Run {data.get('source', '?')}: " + (f"{n_pairs:,} pairs -> " if isinstance(n_pairs, int) else "")
+             + sizes + (f" ({data['strategy']})" if data.get("strategy") else "")]
+    t = run.get("training") or {}
+    if t:
+        minutes = f", training {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else ""
+        parts.append(f"best epoch {t.get('best_epoch', '?')} of {t.get('epochs_run', '?')}{minutes}")
+    d = run.get("decoding") or {}
+    if d:
+        search = "greedy" if d.get("beam_size") == 1 else f"beam {d.get('beam_size', '?')}"
+        speed = d.get("sentences_per_second")
+        parts.append(f"decoding {search}" + (f", {speed:.1f} sentences/s" if isinstance(speed, (int, float)) else ""))
+    return "; ".join(parts)
+
+
 def render_translation_summary(report: dict[str, Any], console: Console | None = None) -> None:
-    """Print the verdict and findings first, then the metrics with their intervals, BLEU's breakdown, the
-    bootstrap setup and the signatures."""
+    """Print the verdict and findings first, then (for a training run) the run line, the metrics with their
+    intervals, BLEU's breakdown, the bootstrap setup and the signatures."""
     console = console or Console()
     findings = report.get("findings") or []
     print_verdict(report.get("verdict"), console, findings)
     print_findings(findings, console)
+    line = run_line(report.get("run") or {})
+    if line:
+        console.print(escape(line), highlight=False)
     console.print(translation_table(report))
     bleu = report.get("details", {}).get("bleu")
     if bleu:
