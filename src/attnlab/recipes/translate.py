@@ -78,4 +78,4 @@ def translate_run(run_dir: str | Path, texts: list[str], *, beam_size: int | Non
                            beam_size=decode.beam_size if beam_size is None else beam_size,
                            length_penalty=decode.length_penalty if length_penalty is None else length_penalty,
                            max_new_tokens=max_new, batch_size=decode.batch_size, device=torch.device(device),
-                           precision="fp32")
+                           precision=loaded.config.train.precision)  # as the run decoded its test set
