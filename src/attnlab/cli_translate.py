@@ -18,7 +18,7 @@ SAMPLE = "bible-en-de-sample"
 # Flags shared with classification (same names), mapped onto the translation config's sections.
 _SHARED = {"model": ("n_heads", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
            "train": ("epochs", "lr", "patience", "monitor", "seed")}
-_OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings"),
+_OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "positions"),
         "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
@@ -37,6 +37,7 @@ def add_translation_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoder-layers", type=int, dest="n_encoder_layers")
     g.add_argument("--decoder-layers", type=int, dest="n_decoder_layers")
     g.add_argument("--tie-embeddings", choices=["none", "decoder", "all"], dest="tie_embeddings")
+    g.add_argument("--positions", choices=["learned", "sinusoidal"], help="position encodings (default: the preset's)")
     g.add_argument("--separate-vocab", action="store_true", dest="separate_vocab",
                    help="one BPE vocabulary per language (default: one shared; implies --tie-embeddings decoder)")
     g.add_argument("--batch-tokens", type=int, dest="batch_tokens", help="padded tokens per batch and side")

@@ -240,6 +240,7 @@ class Seq2SeqModelConfig:
     vocab_size: int = 8000
     shared_vocab: bool = True
     tie_embeddings: Literal["none", "decoder", "all"] = "all"
+    positions: Literal["learned", "sinusoidal"] = "learned"
     max_len: int = 128
 
     def validate(self) -> None:

@@ -55,10 +55,11 @@ def test_decoder_block_matches_torch_transformer_decoder_layer(padded):
         assert torch.all(explicit.cross_weights[2, :, :, 2:] == 0)  # padding keys get no weight
 
 
-def test_incremental_decoding_with_cache_equals_full_pass_and_prefill():
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_incremental_decoding_with_cache_equals_full_pass_and_prefill(positions):
     torch.manual_seed(1)
     model = Seq2SeqTransformer(src_vocab_size=40, tgt_vocab_size=40, d_model=16, n_heads=4, n_encoder_layers=2,
-                               n_decoder_layers=2, d_ff=32, max_len=20).to(torch.float64).eval()
+                               n_decoder_layers=2, d_ff=32, max_len=20, positions=positions).to(torch.float64).eval()
     src = torch.tensor([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0]])
     tgt = torch.tensor([[2, 11, 12, 13, 14, 15], [2, 16, 17, 18, 19, 20]])
     memory, mask, _ = model.encode(src, src != 0)
@@ -135,3 +136,22 @@ def test_bad_inputs_are_one_line_errors():
     cache = LayerCache.empty(1, 2, 2, 8)
     with pytest.raises(InputError, match="holds 2 positions"):
         cache.append(torch.zeros(1, 2, 3, 8), torch.zeros(1, 2, 3, 8), 0)
+
+
+def test_sinusoidal_positions_match_the_formula_and_are_not_trained():
+    import numpy as np
+
+    from attnlab.models.seq2seq import sinusoidal_positions
+
+    T, d = 50, 12
+    pos, i = np.arange(T)[:, None], np.arange(d)[None, :]
+    angle = pos / np.power(10000.0, (2 * (i // 2)) / d)
+    expected = np.where(i % 2 == 0, np.sin(angle), np.cos(angle))
+    np.testing.assert_allclose(sinusoidal_positions(T, d).numpy(), expected, atol=1e-6)
+    model = Seq2SeqTransformer(src_vocab_size=30, tgt_vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1,
+                               n_decoder_layers=1, d_ff=32, max_len=8, positions="sinusoidal")
+    assert not any("pos" in name for name, _ in model.named_parameters())
+    assert "pos_table" not in model.state_dict()  # rebuilt from the formula, never loaded
+    assert model.embed_scale == 4.0 and torch.all(model.tgt_emb.weight[0] == 0)
+    with pytest.raises(InputError, match="learned or sinusoidal"):
+        Seq2SeqTransformer(src_vocab_size=30, tgt_vocab_size=30, positions="rotary")

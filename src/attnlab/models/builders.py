@@ -31,4 +31,5 @@ def build_translator(cfg, *, src_vocab_size: int, tgt_vocab_size: int, pad_id: i
     return Seq2SeqTransformer(
         src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
         n_encoder_layers=cfg.n_encoder_layers, n_decoder_layers=cfg.n_decoder_layers, d_ff=cfg.d_ff,
-        max_len=cfg.max_len, dropout=cfg.dropout, pad_id=pad_id, tie_embeddings=cfg.tie_embeddings)
+        max_len=cfg.max_len, dropout=cfg.dropout, pad_id=pad_id, tie_embeddings=cfg.tie_embeddings,
+        positions=cfg.positions)

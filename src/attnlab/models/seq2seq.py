@@ -1,4 +1,4 @@
-"""Encoder–decoder Transformer for translation (pre-LN, learned positions, optional tied embeddings)."""
+"""Encoder–decoder Transformer for translation (pre-LN, learned or sinusoidal positions, optional tied embeddings)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from attnlab.errors import InputError
 from attnlab.nn.layers import DecoderBlock, Dropout, EncoderBlock, LayerCache
 
-__all__ = ["Seq2SeqOutput", "Seq2SeqTransformer", "seq2seq_loss"]
+__all__ = ["Seq2SeqOutput", "Seq2SeqTransformer", "seq2seq_loss", "sinusoidal_positions"]
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -51,6 +51,9 @@ class Seq2SeqTransformer(nn.Module):
         pad_id: Padding id of both vocabularies.
         tie_embeddings: ``"none"``; ``"decoder"`` (the output projection reuses the decoder's token
             table); ``"all"`` (one table for source, target and output: needs one shared vocabulary).
+        positions: ``"learned"`` (a trained table per side, N(0, 0.02) like every weight) or
+            ``"sinusoidal"`` (Vaswani et al.'s fixed encodings; token embeddings are then drawn from
+            N(0, 1/d_model) and scaled by √d_model, as in fairseq, so both terms have unit scale).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -65,17 +68,22 @@ class Seq2SeqTransformer(nn.Module):
 
     def __init__(self, *, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 256, n_heads: int = 4,
                  n_encoder_layers: int = 3, n_decoder_layers: int = 3, d_ff: int = 1024, max_len: int = 256,
-                 dropout: float = 0.1, pad_id: int = 0, tie_embeddings: str = "all") -> None:
+                 dropout: float = 0.1, pad_id: int = 0, tie_embeddings: str = "all",
+                 positions: str = "learned") -> None:
         super().__init__()
         _validate(src_vocab_size, tgt_vocab_size, d_model, n_encoder_layers, n_decoder_layers, d_ff, max_len,
-                  pad_id, tie_embeddings)
-        self.max_len, self.pad_id, self.tie_embeddings = max_len, pad_id, tie_embeddings
+                  pad_id, tie_embeddings, positions)
+        self.max_len, self.pad_id, self.tie_embeddings, self.positions = max_len, pad_id, tie_embeddings, positions
+        self.embed_scale = d_model ** 0.5 if positions == "sinusoidal" else 1.0
         self.n_heads, self.d_head = n_heads, d_model // n_heads
         self.tgt_emb = nn.Embedding(tgt_vocab_size, d_model, padding_idx=pad_id)
         self.src_emb = self.tgt_emb if tie_embeddings == "all" else nn.Embedding(src_vocab_size, d_model,
                                                                                    padding_idx=pad_id)
-        self.src_pos = nn.Embedding(max_len, d_model)
-        self.tgt_pos = nn.Embedding(max_len, d_model)
+        if positions == "learned":
+            self.src_pos = nn.Embedding(max_len, d_model)
+            self.tgt_pos = nn.Embedding(max_len, d_model)
+        else:  # fixed: a buffer, not a parameter (saved with the weights, never trained)
+            self.register_buffer("pos_table", sinusoidal_positions(max_len, d_model), persistent=False)
         self.drop = Dropout(dropout)
         self.encoder = nn.ModuleList(EncoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_encoder_layers))
         self.ln_enc = nn.LayerNorm(d_model)
@@ -83,6 +91,11 @@ class Seq2SeqTransformer(nn.Module):
         self.ln_dec = nn.LayerNorm(d_model)
         self.lm_head = nn.Linear(d_model, tgt_vocab_size, bias=False)
         self.apply(self._init_weights)
+        if positions == "sinusoidal":
+            with torch.no_grad():
+                for table in {id(e): e for e in (self.src_emb, self.tgt_emb)}.values():
+                    nn.init.normal_(table.weight, mean=0.0, std=d_model ** -0.5)
+                    table.weight[pad_id].zero_()
         if tie_embeddings != "none":
             self.lm_head.weight = self.tgt_emb.weight
 
@@ -118,7 +131,7 @@ class Seq2SeqTransformer(nn.Module):
         if real is not None and bool(real.all()):
             real = None
         mask = None if real is None else real[:, None, None, :]  # (B, 1, 1, S), True = may attend
-        x = self.drop(self.src_emb(src_ids) + self.src_pos.weight[:src_ids.size(1)])  # (B, S, d_model)
+        x = self.drop(self.src_emb(src_ids) * self.embed_scale + self._positions("src", 0, src_ids.size(1)))
         attentions = []
         for block in self.encoder:
             x, weights = block(x, mask, return_attn=return_attn)  # (B, S, d_model)
@@ -142,7 +155,7 @@ class Seq2SeqTransformer(nn.Module):
             :class:`Seq2SeqOutput` with ``logits (B, T, V)``.
         """
         self._check_ids(tgt_in, "tgt_in", offset=start)
-        x = self.drop(self.tgt_emb(tgt_in) + self.tgt_pos.weight[start:start + tgt_in.size(1)])  # (B, T, d)
+        x = self.drop(self.tgt_emb(tgt_in) * self.embed_scale + self._positions("tgt", start, tgt_in.size(1)))
         self_ws, cross_ws = [], []
         for i, block in enumerate(self.decoder):
             x, self_w, cross_w = block(x, memory, memory_mask, cache=None if cache is None else cache[i],
@@ -173,6 +186,12 @@ class Seq2SeqTransformer(nn.Module):
         return [LayerCache.empty(batch, self.n_heads, max_len, self.d_head, dtype=self.memory_dtype, device=device)
                 for _ in self.decoder]
 
+    def _positions(self, side: str, start: int, length: int) -> Tensor:
+        """Position encodings ``(length, d_model)`` for positions ``start .. start + length - 1``."""
+        if self.positions == "sinusoidal":
+            return self.pos_table[start:start + length]
+        return (self.src_pos if side == "src" else self.tgt_pos).weight[start:start + length]
+
     def _check_ids(self, ids: Tensor, name: str, offset: int = 0) -> None:
         if ids.dim() != 2 or ids.is_floating_point() or ids.is_complex():
             raise InputError(f"{name} must be an integer (B, T) tensor, got {ids.dtype} of shape "
@@ -180,6 +199,21 @@ class Seq2SeqTransformer(nn.Module):
         if offset + ids.size(1) > self.max_len:
             raise InputError(f"{name}: position {offset + ids.size(1)} exceeds max_len={self.max_len}; truncate "
                              "the inputs or build the model with a larger max_len")
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
+    """Vaswani et al.'s encodings ``(max_len, d_model)``: sin on even, cos on odd dimensions.
+
+    >>> table = sinusoidal_positions(4, 6)
+    >>> table.shape, table[0].tolist()
+    (torch.Size([4, 6]), [0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    """
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (T, 1)
+    inv_freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (ceil(d/2),)
+    table = torch.zeros(max_len, d_model, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(pos * inv_freq)
+    table[:, 1::2] = torch.cos(pos * inv_freq)[:, : d_model // 2]
+    return table.float()
 
 
 def seq2seq_loss(logits: Tensor, labels: Tensor, *, pad_id: int, label_smoothing: float = 0.0) -> Tensor:
@@ -194,12 +228,15 @@ def seq2seq_loss(logits: Tensor, labels: Tensor, *, pad_id: int, label_smoothing
 
 
 def _validate(src_vocab_size: int, tgt_vocab_size: int, d_model: int, n_encoder_layers: int,
-              n_decoder_layers: int, d_ff: int, max_len: int, pad_id: int, tie_embeddings: str) -> None:
+              n_decoder_layers: int, d_ff: int, max_len: int, pad_id: int, tie_embeddings: str,
+              positions: str) -> None:
     sizes = dict(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, d_model=d_model,
                  n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff, max_len=max_len)
     for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InputError(f"{name} must be a positive integer, got {value!r}; fix the model config")
+    if positions not in ("learned", "sinusoidal"):
+        raise InputError(f"positions must be learned or sinusoidal, got {positions!r}")
     if tie_embeddings not in ("none", "decoder", "all"):
         raise InputError(f"tie_embeddings must be none, decoder or all, got {tie_embeddings!r}")
     if tie_embeddings == "all" and src_vocab_size != tgt_vocab_size:
