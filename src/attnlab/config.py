@@ -125,13 +125,17 @@ class RunConfig:
 
     def replace(self, **sections: dict[str, Any]) -> "RunConfig":
         """Return a copy with some fields of some sections replaced, e.g. ``replace(model={"n_heads": 8})``."""
-        merged = self.to_dict()
-        for section, values in sections.items():
-            if isinstance(merged.get(section), dict):
-                merged[section].update(values)
-            else:
-                merged[section] = values
-        return RunConfig.from_dict(merged)
+        return RunConfig.from_dict(_merged(self.to_dict(), sections))
+
+
+def _merged(base: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (a config as a dict) with the fields in ``sections`` laid over its sections (or top-level keys)."""
+    for section, values in sections.items():
+        if isinstance(base.get(section), dict):
+            base[section].update(values)
+        else:
+            base[section] = values
+    return base
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -354,13 +358,7 @@ class TranslationRunConfig:
 
     def replace(self, **sections: Any) -> "TranslationRunConfig":
         """A copy with some fields of some sections replaced, e.g. ``replace(decode={"beam_size": 1})``."""
-        merged = self.to_dict()
-        for section, values in sections.items():
-            if isinstance(merged.get(section), dict):
-                merged[section].update(values)
-            else:
-                merged[section] = values
-        return TranslationRunConfig.from_dict(merged)
+        return TranslationRunConfig.from_dict(_merged(self.to_dict(), sections))
 
 
 # Translation presets. mt-tiny: seconds-to-minutes demos and tests on the shipped sample; mt-small: the Bible

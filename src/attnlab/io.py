@@ -47,6 +47,12 @@ def atomic_write_csv(path: str | os.PathLike, header: Sequence[str], rows: Itera
     atomic_write_text(path, buf.getvalue())
 
 
+def append_jsonl(path: str | os.PathLike, record: Any) -> None:
+    """Append one JSON line (strict JSON: NaN/inf refused) to ``path``, e.g. a training history."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, allow_nan=False) + "\n")
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from attnlab.data.tokenizers import _check_texts, save_tokenizer
+from attnlab.data.tokenizers import _check_texts, read_tokenizer_file, save_tokenizer
 from attnlab.errors import InputError
 
 __all__ = ["BOS", "BOS_ID", "BYTE_TOKENS", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPECIAL_TOKENS", "UNK", "UNK_ID",
@@ -254,15 +254,6 @@ def load_bpe(path: str | Path) -> Tokenizer:
     Raises:
         InputError: the file is missing, not a tokenizer, or lacks the special tokens at ids 0-3.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "tokenizer.json"
-    if not path.is_file():
-        raise InputError(f"tokenizer file not found: {path}; pass a run directory or its tokenizer.json")
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as err:  # tokenizers raises plain Exception subclasses for bad JSON
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{path} is not a valid tokenizer.json ({first}); re-create it with attnlab") from None
+    tokenizer = read_tokenizer_file(path)
     check_bpe(tokenizer)
     return tokenizer

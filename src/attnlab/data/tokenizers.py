@@ -22,7 +22,7 @@ from attnlab.errors import InputError
 __all__ = [
     "CLS", "MASK", "PAD", "SEP", "UNK", "SPECIAL_TOKENS",
     "Encoded", "SpecialIds",
-    "encode", "load_tokenizer", "save_tokenizer", "special_ids", "train_tokenizer",
+    "encode", "load_tokenizer", "read_tokenizer_file", "save_tokenizer", "special_ids", "train_tokenizer",
 ]
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -201,17 +201,22 @@ def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
     return path
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Read a tokenizer written by :func:`save_tokenizer` (a directory means its ``tokenizer.json``)."""
+def read_tokenizer_file(path: str | Path) -> Tokenizer:
+    """A ``tokenizer.json`` (a directory means its ``tokenizer.json``); one-line errors for a missing or broken file."""
     path = Path(path)
     if path.is_dir():
         path = path / "tokenizer.json"
     if not path.is_file():
         raise InputError(f"tokenizer file not found: {path}; pass a run directory or its tokenizer.json")
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        return Tokenizer.from_file(str(path))
     except Exception as err:  # tokenizers raises plain Exception subclasses for bad JSON
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{path} is not a valid tokenizer.json ({first}); re-create it with attnlab") from None
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Read a tokenizer written by :func:`save_tokenizer` (a directory means its ``tokenizer.json``)."""
+    tokenizer = read_tokenizer_file(path)
     special_ids(tokenizer)
     return tokenizer

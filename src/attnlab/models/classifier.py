@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from attnlab.errors import InputError
 from attnlab.models.outputs import ClassifierOutput
-from attnlab.nn.layers import Dropout, EncoderBlock
+from attnlab.nn.layers import Dropout, EncoderBlock, init_transformer_weights
 
 __all__ = ["EncoderClassifier"]
 
@@ -65,17 +65,7 @@ class EncoderClassifier(nn.Module):
             EncoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
-        self.apply(self._init_weights)
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """BERT/GPT-2 style: N(0, 0.02) weights, zero biases, zero padding embedding."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            with torch.no_grad():
-                module.weight[module.padding_idx].zero_()
+        self.apply(init_transformer_weights)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
                 return_attn: bool = False) -> ClassifierOutput:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.errors import InputError
-from attnlab.nn.layers import DecoderBlock, Dropout, EncoderBlock, LayerCache
+from attnlab.nn.layers import DecoderBlock, Dropout, EncoderBlock, LayerCache, init_transformer_weights
 
 __all__ = ["Seq2SeqOutput", "Seq2SeqTransformer", "seq2seq_loss", "sinusoidal_positions"]
 
@@ -90,7 +90,7 @@ class Seq2SeqTransformer(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_decoder_layers))
         self.ln_dec = nn.LayerNorm(d_model)
         self.lm_head = nn.Linear(d_model, tgt_vocab_size, bias=False)
-        self.apply(self._init_weights)
+        self.apply(init_transformer_weights)
         if positions == "sinusoidal":
             with torch.no_grad():
                 for table in {id(e): e for e in (self.src_emb, self.tgt_emb)}.values():
@@ -98,16 +98,6 @@ class Seq2SeqTransformer(nn.Module):
                     table.weight[pad_id].zero_()
         if tie_embeddings != "none":
             self.lm_head.weight = self.tgt_emb.weight
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """N(0, 0.02) weights, zero biases, zero padding embedding (GPT-2 / BERT)."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            with torch.no_grad():
-                module.weight[module.padding_idx].zero_()
 
     @property
     def memory_dtype(self) -> torch.dtype:

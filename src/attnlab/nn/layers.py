@@ -11,9 +11,21 @@ from torch import Tensor, nn
 from attnlab.errors import InputError
 from attnlab.nn.attention import AttentionOutput, MultiHeadAttention, dropout
 
-__all__ = ["DecoderBlock", "DecoderBlockOutput", "Dropout", "EncoderBlock", "FeedForward", "LayerCache"]
+__all__ = ["DecoderBlock", "DecoderBlockOutput", "Dropout", "EncoderBlock", "FeedForward", "LayerCache",
+           "init_transformer_weights"]
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "gelu_tanh": lambda: nn.GELU(approximate="tanh")}
+
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """BERT/GPT-2 initialisation, for ``model.apply``: N(0, 0.02) weights, zero biases, zero padding embedding."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
 
 
 class DecoderBlockOutput(NamedTuple):

@@ -9,7 +9,6 @@ complete.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections import Counter
@@ -32,7 +31,7 @@ from attnlab.data.readers import check_trainable
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
 from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, leak_key, splits_overlap
 from attnlab.errors import InputError
-from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
 from attnlab.models.builders import build_classifier
@@ -120,8 +119,7 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         history_path = run.path / "history.jsonl"
 
         def on_epoch(record: dict[str, Any]) -> None:
-            with open(history_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, allow_nan=False) + "\n")
+            append_jsonl(history_path, record)
 
         with make_progress(console) as progress:
             result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,

@@ -10,7 +10,6 @@ hidden folder and renamed into place only when complete.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from datetime import datetime, timezone
@@ -25,7 +24,7 @@ from attnlab.config import TranslationRunConfig
 from attnlab.data.parallel import ParallelTexts, default_held_out, pick_held_out_groups, read_parallel, split_parallel
 from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, UNK_ID, encode_pairs, save_bpe, train_bpe
 from attnlab.diagnostics.translation_verdict import annotate_translation
-from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json
 from attnlab.metrics import translation as tm
 from attnlab.models.builders import build_translator
 from attnlab.recipes.evaluate_translation import score_translations
@@ -99,8 +98,7 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
         history_path = run.path / "history.jsonl"
 
         def on_epoch(record: dict[str, Any]) -> None:
-            with open(history_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, allow_nan=False) + "\n")
+            append_jsonl(history_path, record)
 
         with make_progress(console) as progress:
             result = fit_seq2seq(model, enc["train"], cfg=cfg.train, validate=validate, on_epoch=on_epoch,

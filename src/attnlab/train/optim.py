@@ -5,8 +5,12 @@ from __future__ import annotations
 import torch
 
 
-def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW where biases, LayerNorm weights and embeddings get no weight decay (BERT / nanoGPT practice)."""
+def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float,
+                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.AdamW:
+    """AdamW where biases, LayerNorm weights and embeddings get no weight decay (BERT / nanoGPT practice).
+
+    ``betas`` (0.9, 0.98) is the Transformer translation setting (Vaswani et al.; fairseq).
+    """
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -15,7 +19,7 @@ def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float) -
         (decay if param.ndim >= 2 and "emb" not in name else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = all(p.is_cuda for p in decay + no_decay) and bool(decay + no_decay)
-    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)
 
 
 def warmup_linear_decay(optimizer: torch.optim.Optimizer, *, total_steps: int, warmup_steps: int):

@@ -125,7 +125,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     dtype = autocast_dtype(cfg.precision, device)
     steps_per_epoch = len(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, np.random.default_rng(0)))
     total = steps_per_epoch * cfg.epochs
-    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     result, best_state, since_best, step, t0 = FitResult(), None, 0, 0, time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
     out_of_time = False
