@@ -370,3 +370,29 @@ def test_policy_bounds_and_warnings():
 def test_verdict_input_errors(make, match):
     with pytest.raises(InputError, match=match):
         make()
+
+
+@pytest.mark.parametrize("hyps, expected", [(POOR, "error"), (FAIR, None)])
+def test_low_bleu_follows_sacrebleus_corpus_score(hyps, expected):
+    import sacrebleu
+
+    scores = corpus_scores(hyps, [REF], n_bootstrap=0)
+    bleu = sacrebleu.corpus_bleu(hyps, [REF]).score  # the reference value, computed here
+    assert scores["bleu"]["score"] == pytest.approx(bleu)
+    found = {f.code: f for f in translation_findings(hypotheses=hyps, references=[REF], metrics_details=scores)}
+    band = "error" if bleu < THRESHOLDS["bleu_error"] else "warning" if bleu < THRESHOLDS["bleu_warning"] else None
+    assert (found["low_bleu"].severity if "low_bleu" in found else None) == band
+    if expected == "error":
+        assert band == "error" and found["low_bleu"].evidence["bleu"] == pytest.approx(bleu, abs=0.01)
+
+
+@pytest.mark.parametrize("score, severity", [(4.9, "error"), (10.0, "warning"), (19.99, "warning"), (20.0, None)])
+def test_low_bleu_bands_and_verdict(score, severity):
+    details = {"bleu": {"score": score}}
+    found = [f for f in translation_findings(hypotheses=FAIR, references=[REF], metrics_details=details)
+             if f.code == "low_bleu"]
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    report = {"schema_version": 1, "task": "translation", "n": len(FAIR), "metrics": {"bleu": score},
+              "details": details}
+    annotate_translation(report, hypotheses=FAIR, references=[REF])
+    assert report["verdict"]["ready"] is (severity != "error")

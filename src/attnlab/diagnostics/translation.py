@@ -25,6 +25,8 @@ length_ratio               warning   corpus hyp/ref length ratio outside [0.8, 1
 segment_length_outliers    info      >= 1 % of segments (reference >= 5 words) outside [0.5, 2] x;
                            warning   more than 5 %
 small_test_set             warning   fewer than 30 segments, or a bootstrap interval wider than 10 points
+low_bleu                   error     corpus BLEU (sacreBLEU) below 10: "almost useless" output
+                           warning   below 20: "hard to get the gist" (Google's rough interpretation guide)
 =========================  ========  ==================================================================
 
 The tokenisation checks compare with the references, so typography the references share (French
@@ -224,6 +226,23 @@ def _small_test_set(n: int, intervals: Mapping[str, Any] | None) -> list[Finding
         "n": n, "min_segments": T["min_segments"], "widths": widths, "max_width": T["max_ci_width"]})]
 
 
+def _low_bleu(details: Mapping[str, Any] | None) -> list[Finding]:
+    """BLEU in the rough bands where output is hardly usable (sacreBLEU's scale, default 13a tokenisation)."""
+    bleu = (details or {}).get("bleu")
+    score = bleu.get("score") if isinstance(bleu, Mapping) else None
+    if not isinstance(score, (int, float)) or score >= T["bleu_warning"]:
+        return []
+    error = score < T["bleu_error"]
+    band = "almost useless" if error else "hard to get the gist"
+    msg = (f"Low BLEU: {score:.1f} is in the band where translations are {band} (below "
+           f"{T['bleu_error' if error else 'bleu_warning']:g}, Google's rough interpretation guide); BLEU is not "
+           "comparable across languages and test sets, so read chrF and the samples too, but do not ship this "
+           "as a translator without a better model, more training or more data.")
+    return [Finding("low_bleu", "error" if error else "warning", msg,
+                    {"bleu": round(float(score), 2), "error_below": T["bleu_error"],
+                     "warning_below": T["bleu_warning"]})]
+
+
 # --------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------
@@ -252,7 +271,7 @@ def _diagnose(*, sources: Sequence[str] | None, hypotheses: Sequence[str], refer
         found, overlap = _leakage(s, train_src, train_tgt, seed)
     found += _subwords(s) + _tokenised(s) + _lowercased(s)
     found += _degenerate(s, _flags(hit_max_length, s.n)) + _lengths(s, metrics_details)
-    found += _small_test_set(s.n, intervals)
+    found += _small_test_set(s.n, intervals) + _low_bleu(metrics_details)
     return sort_findings(found), overlap
 
 

@@ -43,6 +43,10 @@ THRESHOLDS: dict[str, Any] = {
     "min_segments": DiagnosticOptions.min_class_support,  # 30
     "max_ci_width": 100 * DiagnosticOptions.max_ci_width,  # 10 points on the 0-100 scale
     "max_examples": DiagnosticOptions.max_examples,
+    # Rough usefulness bands of corpus BLEU (Google Cloud Translation's interpretation guide: < 10 "almost
+    # useless", 10-19 "hard to get the gist"); only for sacreBLEU's default 13a tokenisation.
+    "bleu_error": 10.0,
+    "bleu_warning": 20.0,
 }
 T = THRESHOLDS
 
