@@ -363,13 +363,14 @@ class TranslationRunConfig:
 
 # Translation presets. mt-tiny: minutes-long demos on the shipped sample; mt-small: the Bible benchmark on a
 # 2-core CPU (30-minute budget: at that compute a small model sees ~10 epochs and beats a d_model-256 one that
-# sees ~5, measured on validation BLEU); mt-base: Marian/Transformer-base shape for a GPU.
+# sees ~5, measured on validation BLEU; no dropout: the budget ends long before overfitting, val BLEU 7.07 vs 6.39
+# with dropout 0.1); mt-base: Marian/Transformer-base shape for a GPU.
 TRANSLATION_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "mt-tiny": {"model": {"d_model": 128, "n_heads": 4, "n_encoder_layers": 2, "n_decoder_layers": 2, "d_ff": 512,
                           "vocab_size": 4000, "max_len": 128},
                 "train": {"epochs": 8, "batch_tokens": 2000, "lr": 2e-3, "warmup_steps": 100, "patience": 0}},
     "mt-small": {"model": {"d_model": 128, "n_heads": 4, "n_encoder_layers": 3, "n_decoder_layers": 3, "d_ff": 512,
-                           "vocab_size": 4000, "max_len": 128},
+                           "vocab_size": 4000, "max_len": 128, "dropout": 0.0},
                  "train": {"epochs": 10, "batch_tokens": 3000, "lr": 3e-3, "warmup_steps": 300}},
     "mt-base": {"model": {"d_model": 512, "n_heads": 8, "n_encoder_layers": 6, "n_decoder_layers": 6, "d_ff": 2048,
                           "vocab_size": 32000, "max_len": 256},
