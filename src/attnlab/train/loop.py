@@ -84,6 +84,36 @@ class FitResult:
     seconds: float = 0.0
 
 
+class EpochSelector:
+    """Keeps the weights of the best validation epoch (score: higher is better) and decides early stopping.
+
+    Shared by the classifier's and the translator's loops: each epoch's ``record`` gets ``best`` and goes
+    to ``result.history`` and ``on_epoch``; :meth:`restore` puts the best weights back at the end.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.since_best, self.best_state = patience, 0, None
+
+    def observe(self, model: torch.nn.Module, result: FitResult, record: dict[str, Any], score: float,
+                on_epoch: Callable[[dict[str, Any]], None]) -> bool:
+        """Record the epoch and keep its weights when ``score`` is the best so far; True = stop early."""
+        improved = score > result.best_score
+        record["best"] = improved
+        result.history.append(record)
+        on_epoch(record)
+        if improved:
+            result.best_epoch, result.best_score, self.since_best = record["epoch"], score, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self.since_best += 1
+        result.stopped_early = bool(self.patience and self.since_best >= self.patience)
+        return result.stopped_early
+
+    def restore(self, model: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
 def fit(
     model: torch.nn.Module,
     train: TensorData,
@@ -109,7 +139,7 @@ def fit(
     total = steps_per_epoch * cfg.epochs
     scheduler = warmup_linear_decay(optimizer, total_steps=total, warmup_steps=int(cfg.warmup_ratio * total))
     weight = class_weights.to(device) if class_weights is not None else None
-    result, best_state, since_best, t0 = FitResult(), None, 0, time.perf_counter()
+    result, selector, t0 = FitResult(), EpochSelector(cfg.patience), time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -139,20 +169,9 @@ def fit(
                   "train_tokens_per_s": round(tokens / train_seconds, 1)}
         score = -val_loss if cfg.monitor == "val_loss" else record[f"val_{cfg.monitor}"]
         score = -math.inf if score is None else score
-        improved = score > result.best_score
-        record["best"] = improved
-        result.history.append(record)
-        on_epoch(record)
-        if improved:
-            result.best_epoch, result.best_score, since_best = epoch, score, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
-            if cfg.patience and since_best >= cfg.patience:
-                result.stopped_early = True
-                break
+        if selector.observe(model, result, record, score, on_epoch):
+            break
     progress.update(task, completed=total)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    selector.restore(model)
     result.seconds = time.perf_counter() - t0
     return result

@@ -6,7 +6,6 @@ stopping on validation BLEU (or loss) with the best weights restored.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from typing import Any, Callable
@@ -16,7 +15,7 @@ import torch
 
 from attnlab.data.subword import EncodedPairs
 from attnlab.models.seq2seq import seq2seq_loss
-from attnlab.train.loop import FitResult
+from attnlab.train.loop import EpochSelector, FitResult
 from attnlab.train.optim import build_optimizer
 
 __all__ = ["autocast_dtype", "pair_batch", "teacher_forced_loss", "fit_seq2seq", "token_batches"]
@@ -126,7 +125,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     steps_per_epoch = len(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, np.random.default_rng(0)))
     total = steps_per_epoch * cfg.epochs
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
-    result, best_state, since_best, step, t0 = FitResult(), None, 0, 0, time.perf_counter()
+    result, selector, step, t0 = FitResult(), EpochSelector(cfg.patience), 0, time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
     out_of_time = False
     for epoch in range(1, cfg.epochs + 1):
@@ -163,22 +162,9 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
                   "elapsed_seconds": round(time.perf_counter() - t0, 2),
                   "train_target_tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1)}
         score = -metrics["loss"] if cfg.monitor == "val_loss" else metrics[cfg.monitor]
-        improved = score > result.best_score
-        record["best"] = improved
-        result.history.append(record)
-        on_epoch(record)
-        if improved:
-            result.best_epoch, result.best_score, since_best = epoch, score, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
-            if cfg.patience and since_best >= cfg.patience:
-                result.stopped_early = True
-                break
-        if out_of_time:
+        if selector.observe(model, result, record, score, on_epoch) or out_of_time:
             break
     progress.update(task, completed=total)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    selector.restore(model)
     result.seconds = time.perf_counter() - t0
     return result
