@@ -93,10 +93,7 @@ class DataConfig:
     positive_label: str | None = None
 
     def validate(self) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0.0 < value < 0.5:
-                raise InputError(f"{name} must be in (0, 0.5), got {value}")
+        _check_split_fractions(self)
 
 
 @dataclass(frozen=True)
@@ -126,6 +123,14 @@ class RunConfig:
     def replace(self, **sections: dict[str, Any]) -> "RunConfig":
         """Return a copy with some fields of some sections replaced, e.g. ``replace(model={"n_heads": 8})``."""
         return RunConfig.from_dict(_merged(self.to_dict(), sections))
+
+
+def _check_split_fractions(data: Any) -> None:
+    """``val_fraction`` and ``test_fraction`` of a data section are each in (0, 0.5)."""
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(data, name)
+        if not 0.0 < value < 0.5:
+            raise InputError(f"{name} must be in (0, 0.5), got {value}")
 
 
 def _merged(base: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
@@ -323,10 +328,7 @@ class ParallelDataConfig:
     test_fraction: float = 0.05
 
     def validate(self) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0.0 < value < 0.5:
-                raise InputError(f"{name} must be in (0, 0.5), got {value}")
+        _check_split_fractions(self)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from attnlab.diagnostics.findings import Finding
 from attnlab.diagnostics.translation import THRESHOLDS, _diagnose
-from attnlab.diagnostics.verdict import Verdict
+from attnlab.diagnostics.verdict import Verdict, policy_from_dict, policy_from_file
 from attnlab.errors import InputError
 
 __all__ = ["TranslationPolicy", "annotate_translation", "decide_translation"]
@@ -74,14 +75,12 @@ class TranslationPolicy:
     @classmethod
     def from_dict(cls, data: Any, source: str = "the policy") -> TranslationPolicy:
         """A policy from JSON-like data; unknown keys and wrong types raise :class:`InputError`."""
-        if not isinstance(data, Mapping):
-            raise InputError(f"{source} must be a JSON object, e.g. {{\"min_bleu\": 25}}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"{source} has unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**data)
+        return policy_from_dict(cls, data, source, example='{"min_bleu": 25}')
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TranslationPolicy:
+        """A policy from a small JSON file (``min_bleu``, ``min_chrf``, ``block_on_findings``)."""
+        return policy_from_file(cls, path, example='{"min_bleu": 25}')
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

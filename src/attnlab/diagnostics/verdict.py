@@ -47,6 +47,29 @@ def _bound(name: str, value: Any) -> float:
     return float(value)
 
 
+def policy_from_dict(cls: type, data: Any, source: str, *, example: str) -> Any:
+    """Build the policy dataclass ``cls`` from JSON-like data; unknown keys are an :class:`InputError`."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source} must be a JSON object, e.g. {example}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"{source} has unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
+                         f"{', '.join(sorted(known))}")
+    return cls(**data)
+
+
+def policy_from_file(cls: type, path: str | Path, *, example: str) -> Any:
+    """Build the policy dataclass ``cls`` from a small JSON file; bad JSON is a one-line :class:`InputError`."""
+    p = Path(path)
+    text = read_input_text(p, expected=f"a JSON policy file such as {example}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"policy file {p} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return policy_from_dict(cls, data, f"policy file {p}", example=example)
+
+
 @dataclass(frozen=True)
 class ReadinessPolicy:
     """What "ready" means. Every bound is inclusive ("at least" / "at most")."""
@@ -74,25 +97,12 @@ class ReadinessPolicy:
     @classmethod
     def from_dict(cls, data: Any, source: str = "the policy") -> ReadinessPolicy:
         """A policy from JSON-like data; unknown keys and wrong types raise :class:`InputError`."""
-        if not isinstance(data, Mapping):
-            raise InputError(f"{source} must be a JSON object, e.g. {{\"min_recall_by_class\": {{\"fraud\": 0.9}}}}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"{source} has unknown key(s) {', '.join(map(repr, unknown))}; known keys: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**data)
+        return policy_from_dict(cls, data, source, example='{"min_recall_by_class": {"fraud": 0.9}}')
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReadinessPolicy:
         """A policy from a small JSON file (the keys of this class)."""
-        p = Path(path)
-        text = read_input_text(p, expected='a JSON policy file such as {"min_f1": 0.9}')
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"policy file {p} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        return cls.from_dict(data, source=f"policy file {p}")
+        return policy_from_file(cls, path, example='{"min_f1": 0.9}')
 
     def replace(self, **changes: Any) -> ReadinessPolicy:
         """A copy with ``changes``; the ``*_by_class`` mappings are merged, not replaced."""

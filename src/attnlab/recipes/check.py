@@ -92,14 +92,6 @@ def build_policy(policy_file: str | None = None, min_recall: Sequence[str] = (),
     return policy.replace(**changes)
 
 
-def _read_policy_data(path: str | Path) -> Any:
-    text = read_input_text(Path(path), expected='a JSON policy file such as {"min_bleu": 25}')
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"policy file {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
 def build_translation_policy(policy_file: str | None = None, min_bleu: float | None = None,
                              min_chrf: float | None = None) -> TranslationPolicy:
     """The default translation policy, or ``policy_file``'s, with ``--min-bleu``/``--min-chrf`` over it.
@@ -107,8 +99,7 @@ def build_translation_policy(policy_file: str | None = None, min_bleu: float | N
     >>> build_translation_policy(min_bleu=25).to_dict()
     {'min_bleu': 25, 'min_chrf': None, 'block_on_findings': True}
     """
-    policy = (TranslationPolicy.from_dict(_read_policy_data(policy_file), source=f"policy file {policy_file}")
-              if policy_file else TranslationPolicy())
+    policy = TranslationPolicy.from_file(policy_file) if policy_file else TranslationPolicy()
     changes = {k: v for k, v in (("min_bleu", min_bleu), ("min_chrf", min_chrf)) if v is not None}
     return replace(policy, **changes) if changes else policy
 
