@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from attnlab.config import ModelConfig
 from attnlab.models.classifier import EncoderClassifier
 
 
-def build_classifier(cfg: ModelConfig, *, n_classes: int, vocab_size: int, pad_id: int) -> EncoderClassifier:
-    """An :class:`EncoderClassifier` of the configured shape. ``vocab_size`` is the trained tokenizer's."""
+def build_classifier(cfg: ModelConfig, *, n_classes: int, vocab_size: int, pad_id: int,
+                     pruned_heads: Mapping[int, Iterable[int]] | None = None) -> EncoderClassifier:
+    """An :class:`EncoderClassifier` of the configured shape. ``vocab_size`` is the trained tokenizer's.
+
+    ``pruned_heads`` (``{layer: [original head index, ...]}``, as recorded in a pruned run's config.json)
+    removes those heads after construction, so a pruned run's weights load into the model.
+    """
     cfg.validate()
-    return EncoderClassifier(
+    model = EncoderClassifier(
         vocab_size=vocab_size,
         n_classes=n_classes,
         d_model=cfg.d_model,
@@ -21,6 +28,9 @@ def build_classifier(cfg: ModelConfig, *, n_classes: int, vocab_size: int, pad_i
         pad_id=pad_id,
         pooling=cfg.pooling,
     )
+    if pruned_heads:
+        model.prune_heads(pruned_heads)
+    return model
 
 
 def build_translator(cfg, *, src_vocab_size: int, tgt_vocab_size: int, pad_id: int):

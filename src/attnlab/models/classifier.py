@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -24,6 +25,9 @@ class EncoderClassifier(nn.Module):
 
     A batch without padding runs without any mask, so the fused attention kernel takes its
     fastest path.
+
+    Heads can be scaled per layer with ``head_mask`` (ξ of Michel et al. 2019; its gradient is the
+    head importance signal) and removed for good with :meth:`prune_heads`.
 
     Args:
         vocab_size: Number of token ids.
@@ -48,6 +52,11 @@ class EncoderClassifier(nn.Module):
         torch.Size([2, 3])
         >>> [w.shape for w in out.attentions]  # per layer (B, H, T, T)
         [torch.Size([2, 2, 4, 4]), torch.Size([2, 2, 4, 4])]
+        >>> _ = model.eval()  # no dropout: the two forward passes compare exactly
+        >>> masked = model(ids, ids != 0, head_mask=torch.tensor([[1.0, 0.0], [1.0, 1.0]])).logits
+        >>> model.prune_heads({0: [1]})  # layer 0 loses head 1 for good: same function
+        >>> torch.allclose(model(ids, ids != 0).logits, masked, atol=1e-6), model.pruned_heads
+        (True, {0: [1]})
     """
 
     def __init__(self, *, vocab_size: int, n_classes: int, d_model: int = 128, n_heads: int = 4,
@@ -68,7 +77,8 @@ class EncoderClassifier(nn.Module):
         self.apply(init_transformer_weights)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
-                return_attn: bool = False) -> ClassifierOutput:
+                return_attn: bool = False,
+                head_mask: Tensor | Sequence[Tensor | None] | None = None) -> ClassifierOutput:
         """Classify a batch of token sequences.
 
         Args:
@@ -76,6 +86,11 @@ class EncoderClassifier(nn.Module):
             attention_mask: ``(B, T)``, 1/True for real tokens and 0/False for padding; ``None``
                 means every token is real.
             return_attn: Also return each layer's attention weights ``(B, H, T, T)``.
+            head_mask: Float ξ scaling each head's output: a sequence with one entry per layer
+                (``(H_l,)``, ``(B, H_l)`` or ``None``), or, when every layer has ``H`` heads, a
+                tensor ``(n_layers, H)`` or ``(B, n_layers, H)``. A per-example mask ``(B, ...)``
+                with ``requires_grad`` gives each example's own ``∂L_x/∂ξ_x`` from one backward
+                pass of the summed loss. Indices are current heads (see :attr:`head_ids`).
 
         Returns:
             ``ClassifierOutput(logits (B, C), attentions tuple or None)``.
@@ -88,11 +103,49 @@ class EncoderClassifier(nn.Module):
         T = input_ids.size(1)
         x = self.drop(self.tok_emb(input_ids) + self.pos_emb.weight[:T])  # (B, T, d_model)
         attentions = []
-        for block in self.blocks:
-            x, weights = block(x, mask, return_attn=return_attn)  # (B, T, d_model)
+        layer_masks = [None] * len(self.blocks) if head_mask is None else self._layer_masks(head_mask)
+        for block, xi in zip(self.blocks, layer_masks):
+            x, weights = block(x, mask, return_attn=return_attn, head_mask=xi)  # (B, T, d_model)
             attentions.append(weights)
         pooled = self._pool(self.ln_f(x), real)  # (B, d_model)
         return ClassifierOutput(self.head(pooled), tuple(attentions) if return_attn else None)
+
+    @property
+    def head_ids(self) -> list[list[int]]:
+        """Per layer, the original indices of the heads still present (in computation order)."""
+        return [block.attn.head_ids for block in self.blocks]
+
+    @property
+    def pruned_heads(self) -> dict[int, list[int]]:
+        """``{layer: sorted original head indices removed}`` for the layers that lost heads."""
+        return {i: sorted(block.attn.pruned_heads) for i, block in enumerate(self.blocks) if block.attn.pruned_heads}
+
+    def prune_heads(self, heads: Mapping[int, Iterable[int]]) -> None:
+        """Remove heads for good (see :meth:`MultiHeadAttention.prune_heads`).
+
+        Args:
+            heads: ``{layer: [head, ...]}``, heads in the ORIGINAL numbering; already pruned heads are
+                ignored, so pruning twice composes.
+        """
+        bad = [layer for layer in heads if not (isinstance(layer, int) and 0 <= layer < len(self.blocks))]
+        if bad:
+            raise InputError(f"cannot prune heads of layers {bad}: the model has layers 0..{len(self.blocks) - 1}")
+        for layer, layer_heads in heads.items():
+            self.blocks[layer].attn.prune_heads(layer_heads)
+
+    def _layer_masks(self, head_mask: Tensor | Sequence[Tensor | None]) -> list[Tensor | None]:
+        """One ξ per layer from a per-layer sequence or an ``(L, H)`` / ``(B, L, H)`` tensor."""
+        n_layers = len(self.blocks)
+        if isinstance(head_mask, Tensor):
+            if head_mask.dim() not in (2, 3) or head_mask.size(-2) != n_layers:
+                raise InputError(f"a head_mask tensor must have shape (n_layers, H) or (B, n_layers, H) with "
+                                 f"n_layers={n_layers}, got {tuple(head_mask.shape)}; pass a list of per-layer "
+                                 "masks when layers have different head counts")
+            return list(head_mask.unbind(-2))  # n_layers x (H,) or (B, H)
+        masks = list(head_mask)
+        if len(masks) != n_layers:
+            raise InputError(f"head_mask needs one entry per layer ({n_layers}), got {len(masks)}")
+        return masks
 
     def _pool(self, x: Tensor, real: Tensor | None) -> Tensor:
         """Reduce ``(B, T, d_model)`` to ``(B, d_model)``; padding never contributes."""

@@ -11,6 +11,7 @@ forward or the backward pass), on both the explicit and the fused path.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import torch
@@ -193,6 +194,12 @@ class MultiHeadAttention(nn.Module):
 
     Tensors are batch-first: ``(B, T, d_model)``.
 
+    Heads can be scaled by a head mask ξ (``head_mask`` of :meth:`forward`; Michel et al. 2019) and removed
+    for good with :meth:`prune_heads`, which deletes their projection rows and output-projection columns.
+    After pruning, ``n_heads`` counts the heads left, ``d_head`` is unchanged and the attention width
+    ``n_heads * d_head`` may be smaller than ``d_model``; ``pruned_heads`` holds the removed heads'
+    indices in the ORIGINAL numbering (as Hugging Face's ``pruned_heads``).
+
     Args:
         d_model: Model width; must be divisible by ``n_heads``.
         n_heads: Number of heads ``H``; each has ``d_head = d_model // n_heads``.
@@ -217,6 +224,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         _validate_config(d_model, n_heads, dropout)
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.pruned_heads: set[int] = set()  # original indices of removed heads
         self.kdim = d_model if kdim is None else kdim
         self.vdim = d_model if vdim is None else vdim
         self.dropout = dropout
@@ -241,7 +249,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
                 key_padding_mask: Tensor | None = None, attn_mask: Tensor | None = None,
-                is_causal: bool = False, return_attn: bool = False) -> AttentionOutput:
+                is_causal: bool = False, return_attn: bool = False,
+                head_mask: Tensor | None = None) -> AttentionOutput:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
         Args:
@@ -255,6 +264,8 @@ class MultiHeadAttention(nn.Module):
             return_attn: Return per-head weights ``(B, H, T_q, T_k)`` (before dropout). Uses the
                 explicit path; otherwise the fused ``F.scaled_dot_product_attention`` kernel runs
                 (except when training with dropout on CPU, where the explicit path is faster).
+            head_mask: Float ξ of shape ``(H,)`` or ``(B, H)`` scaling each head's attended values
+                before the heads are concatenated (see :meth:`attend`); gradients flow to it.
 
         Returns:
             ``AttentionOutput(output (B, T_q, d_model), weights or None)``.
@@ -265,10 +276,11 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.project(query, key, value)  # (B, H, T_q, d_head), (B, H, T_k, d_head) x 2
         padding = None if key_padding_mask is None else key_padding_to_attn_mask(key_padding_mask)
         mask = combine_masks(attn_mask, padding)  # (B, H, T_q, T_k)-broadcastable or None
-        return self.attend(q, k, v, mask, is_causal=is_causal, return_attn=return_attn)
+        return self.attend(q, k, v, mask, is_causal=is_causal, return_attn=return_attn, head_mask=head_mask)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
-               is_causal: bool = False, return_attn: bool = False) -> AttentionOutput:
+               is_causal: bool = False, return_attn: bool = False,
+               head_mask: Tensor | None = None) -> AttentionOutput:
         """Attention over already projected heads, then concatenation and the output projection.
 
         The second half of :meth:`forward`, for callers that keep keys and values between calls
@@ -281,11 +293,31 @@ class MultiHeadAttention(nn.Module):
             mask: Bool broadcastable to ``(B, H, T_q, T_k)``, True = may attend.
             is_causal: Also forbid later keys (top-left aligned).
             return_attn: Return the per-head weights through the explicit path.
+            head_mask: Float ξ, ``(H,)`` (all examples) or ``(B, H)`` (per example): head ``h``'s
+                attended values ``(B, T_q, d_head)`` are multiplied by ξ_h before concatenation,
+                so ξ_h = 0 removes the head and ``∂loss/∂ξ_h`` is Michel et al.'s head importance
+                signal. The returned weights are not scaled. ``None`` adds no work.
 
         Returns:
             ``AttentionOutput(output (B, T_q, d_model), weights or None)``.
+
+        Example:
+            Masking a head to 0 equals pruning it:
+
+            >>> import torch
+            >>> _ = torch.manual_seed(0)
+            >>> mha = MultiHeadAttention(d_model=8, n_heads=2).eval()
+            >>> x = torch.randn(2, 3, 8)
+            >>> masked = mha(x, head_mask=torch.tensor([1.0, 0.0])).output
+            >>> mha.prune_heads([1])
+            >>> torch.allclose(mha(x).output, masked, atol=1e-6), mha.n_heads, mha.pruned_heads
+            (True, 1, {1})
         """
         _check_mask(mask, "mask")
+        B, T_q = q.size(0), q.size(2)
+        if self.n_heads == 0:  # every head pruned: the sub-layer is its output bias alone
+            weights = q.new_zeros(B, 0, T_q, k.size(2)) if return_attn else None
+            return AttentionOutput(self.out_proj(q.new_zeros(B, T_q, 0)), weights)
         dropout_p = self.dropout if self.training else 0.0
         # Torch's CPU SDPA has no fused kernel with dropout: it runs an unfused path with slow
         # per-element bernoulli dropout, so there the explicit path is the faster one.
@@ -297,9 +329,61 @@ class MultiHeadAttention(nn.Module):
             weights = weights if return_attn else None
         else:
             out = _fused_attention(q, k, v, mask, dropout_p, is_causal)  # (B, H, T_q, d_head)
-        B, T_q = q.size(0), q.size(2)
-        out = out.transpose(1, 2).reshape(B, T_q, self.d_model)  # (B, T_q, H·d_head): concat heads
+        if head_mask is not None:
+            out = out * self._head_scale(head_mask, B)  # (B, H, T_q, d_head)
+        out = out.transpose(1, 2).reshape(B, T_q, self.n_heads * self.d_head)  # (B, T_q, H·d_head): concat
         return AttentionOutput(self.out_proj(out), weights)
+
+    def _head_scale(self, head_mask: Tensor, batch: int) -> Tensor:
+        """ξ ``(H,)`` or ``(B, H)`` as a factor broadcastable to ``(B, H, T_q, d_head)``."""
+        shape = tuple(head_mask.shape)
+        if not head_mask.is_floating_point() or shape not in ((self.n_heads,), (batch, self.n_heads)):
+            raise InputError(f"head_mask must be a float tensor of shape (H,) = ({self.n_heads},) or "
+                             f"(B, H) = ({batch}, {self.n_heads}), got {head_mask.dtype} of shape {shape}; "
+                             "e.g. torch.ones(n_heads) with 0.0 for the heads to switch off")
+        return head_mask.reshape(-1 if head_mask.dim() == 2 else 1, self.n_heads, 1, 1)  # (B or 1, H, 1, 1)
+
+    @property
+    def head_ids(self) -> list[int]:
+        """Original indices of the heads still present, in the order they are computed."""
+        total = self.n_heads + len(self.pruned_heads)
+        return [h for h in range(total) if h not in self.pruned_heads]
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        """Remove heads for good: their q/k/v projection rows and ``out_proj`` columns are deleted.
+
+        The module then has fewer parameters and does less work, and computes exactly what the
+        unpruned module computes with those heads masked to 0 (``head_mask``). Pruning every head
+        leaves a sub-layer that outputs ``out_proj``'s bias. New Linears keep dtype, device and
+        ``requires_grad``; like Hugging Face's ``prune_linear_layer`` they hold copies of the kept rows.
+
+        Args:
+            heads: Head indices in the ORIGINAL numbering (before any pruning), so pruning twice
+                composes; heads already pruned are ignored.
+
+        Raises:
+            InputError: an index outside ``[0, original n_heads)``.
+        """
+        heads = {int(h) for h in heads}
+        ids = self.head_ids
+        total = len(ids) + len(self.pruned_heads)
+        bad = sorted(h for h in heads if not 0 <= h < total)
+        if bad:
+            raise InputError(f"cannot prune heads {bad}: this attention has heads 0..{total - 1} "
+                             "(original numbering)")
+        keep = [pos for pos, h in enumerate(ids) if h not in heads]  # current positions kept
+        if len(keep) == len(ids):
+            return
+        d_head, width = self.d_head, len(ids) * self.d_head
+        rows = (torch.tensor(keep, dtype=torch.long)[:, None] * d_head + torch.arange(d_head)).flatten()  # (H'·d_head,)
+        if self.fused_proj:  # q, k and v blocks of width H·d_head stacked in in_proj
+            self.in_proj = _prune_linear(self.in_proj, torch.cat([rows + i * width for i in range(3)]), dim=0)
+        else:
+            for name in ("q_proj", "k_proj", "v_proj"):
+                setattr(self, name, _prune_linear(getattr(self, name), rows, dim=0))
+        self.out_proj = _prune_linear(self.out_proj, rows, dim=1)
+        self.n_heads = len(keep)
+        self.pruned_heads |= heads & set(ids)
 
     def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Project inputs and split heads: ``q (B, H, T_q, d_head)``, ``k, v (B, H, T_k, d_head)``.
@@ -307,7 +391,7 @@ class MultiHeadAttention(nn.Module):
         One matmul for self-attention (``key is value is query``), one for the keys and values of
         cross-attention (``key is value``).
         """
-        H, d_head, d = self.n_heads, self.d_head, self.d_model
+        H, d_head = self.n_heads, self.d_head
         if self.fused_proj and key is query and value is query:
             qkv = self.in_proj(query).unflatten(-1, (3, H, d_head))  # (B, T, 3, H, d_head)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, d_head)
@@ -318,12 +402,13 @@ class MultiHeadAttention(nn.Module):
         """Query heads ``(B, H, T_q, d_head)`` alone (the query rows of the fused projection)."""
         if not self.fused_proj:
             return self._split_heads(self.q_proj(query))
-        d, bias = self.d_model, self.in_proj.bias
+        d, bias = self.n_heads * self.d_head, self.in_proj.bias  # attention width (< d_model once pruned)
         return self._split_heads(F.linear(query, self.in_proj.weight[:d], None if bias is None else bias[:d]))
 
     def project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Key and value heads ``(B, H, T_k, d_head)`` each; one matmul when ``key is value``."""
-        H, d_head, d = self.n_heads, self.d_head, self.d_model
+        H, d_head = self.n_heads, self.d_head
+        d = H * d_head  # attention width (< d_model once pruned)
         if not self.fused_proj:
             return self._split_heads(self.k_proj(key)), self._split_heads(self.v_proj(value))
         weight, bias = self.in_proj.weight, self.in_proj.bias  # (3·d, d), (3·d,)
@@ -409,6 +494,25 @@ class MultiHeadAttention(nn.Module):
                 if lin.bias is not None:
                     lin.bias.copy_(bias)
         return ours.train(module.training)
+
+
+def _prune_linear(layer: nn.Linear, index: Tensor, dim: int) -> nn.Linear:
+    """A new Linear keeping the output rows (``dim=0``) or input columns (``dim=1``) listed in ``index``.
+
+    Hugging Face's ``prune_linear_layer``, except that dtype and ``requires_grad`` are kept (theirs builds
+    the new layer in the default dtype).
+    """
+    weight = layer.weight.detach().index_select(dim, index.to(layer.weight.device))  # (out', in) or (out, in')
+    bias = None if layer.bias is None else layer.bias.detach()
+    if bias is not None and dim == 0:
+        bias = bias.index_select(0, index.to(bias.device))
+    new = nn.Linear(1, 1, bias=bias is not None, device="meta")  # a shell; no random init to overwrite
+    new.in_features, new.out_features = weight.size(1), weight.size(0)
+    grad = layer.weight.requires_grad
+    new.weight = nn.Parameter(weight.clone(), requires_grad=grad)
+    if bias is not None:
+        new.bias = nn.Parameter(bias.clone(), requires_grad=grad)
+    return new
 
 
 def _validate_config(d_model: int, n_heads: int, dropout: float) -> None:

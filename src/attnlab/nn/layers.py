@@ -176,7 +176,7 @@ class EncoderBlock(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None, *,
-                return_attn: bool = False) -> AttentionOutput:
+                return_attn: bool = False, head_mask: Tensor | None = None) -> AttentionOutput:
         """Run the block.
 
         Args:
@@ -185,11 +185,14 @@ class EncoderBlock(nn.Module):
                 :func:`attnlab.nn.key_padding_to_attn_mask` of the padding. ``None`` keeps the
                 fused unmasked kernel.
             return_attn: Also return the per-head weights ``(B, H, T, T)``.
+            head_mask: Float ξ ``(H,)`` or ``(B, H)`` scaling each head's output (see
+                :meth:`MultiHeadAttention.attend`); ``None`` leaves the heads as they are.
 
         Returns:
             ``AttentionOutput(output (B, T, d_model), weights or None)``.
         """
-        attended, weights = self.attn(self.ln_attn(x), attn_mask=attn_mask, return_attn=return_attn)
+        attended, weights = self.attn(self.ln_attn(x), attn_mask=attn_mask, return_attn=return_attn,
+                                      head_mask=head_mask)
         x = x + self.drop_attn(attended)  # (B, T, d_model)
         x = x + self.ffn(self.ln_ffn(x))  # (B, T, d_model); FeedForward ends in dropout
         return AttentionOutput(x, weights)

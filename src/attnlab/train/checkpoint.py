@@ -37,8 +37,25 @@ def save_classifier(run_dir: Path, model: torch.nn.Module, cfg: RunConfig, *, la
         "pad_id": pad_id,
         "files": {MODEL_FILE: {"bytes": weights.stat().st_size, "sha256": sha256_file(weights)}},
     }
+    pruned = getattr(model, "pruned_heads", None)
+    if pruned:  # {"layer": [original head indices]}: load_classifier prunes the same heads before loading
+        meta["pruned_heads"] = {str(layer): list(heads) for layer, heads in pruned.items()}
     atomic_write_json(run_dir / CONFIG_FILE, meta)
     return meta
+
+
+def _pruned_heads(meta: dict[str, Any]) -> dict[int, list[int]]:
+    """config.json's ``pruned_heads`` ``{"layer": [head, ...]}`` as ``{layer: [head, ...]}`` (``{}`` if absent)."""
+    raw = meta.get("pruned_heads") or {}
+    if not isinstance(raw, dict):
+        raise TypeError("pruned_heads is not an object")
+    out = {}
+    for layer, heads in raw.items():
+        if not str(layer).isdigit() or not isinstance(heads, list) or \
+                not all(isinstance(h, int) and not isinstance(h, bool) for h in heads):
+            raise TypeError(f"pruned_heads[{layer!r}] is not a list of head indices")
+        out[int(layer)] = heads
+    return out
 
 
 @dataclass
@@ -51,7 +68,11 @@ class LoadedClassifier:
 
 
 def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") -> LoadedClassifier:
-    """Load a run directory written by ``attnlab run``/``train``, verifying the weights' recorded hash."""
+    """Load a run directory written by ``attnlab run``/``train``/``prune``, verifying the weights' recorded hash.
+
+    A pruned run's config.json lists ``pruned_heads``; the model is built, those heads are pruned, then the
+    (smaller) weights are loaded.
+    """
     from attnlab.data.tokenizers import load_tokenizer
     from attnlab.models.builders import build_classifier
 
@@ -64,6 +85,7 @@ def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") 
         meta = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         cfg = RunConfig.from_dict(meta["config"])
         recorded = meta["files"][MODEL_FILE]
+        pruned = _pruned_heads(meta)
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InputError(f"{run_dir / CONFIG_FILE} is damaged ({exc.__class__.__name__}); "
                          "re-run training to recreate it") from None
@@ -71,8 +93,12 @@ def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") 
     if weights.stat().st_size != recorded["bytes"] or sha256_file(weights) != recorded["sha256"]:
         raise InputError(f"{weights} does not match the size/sha256 recorded in config.json (corrupted or "
                          "replaced); restore the original file or re-run training")
-    model = build_classifier(cfg.model, n_classes=len(meta["labels"]), vocab_size=meta["vocab_size"],
-                             pad_id=meta["pad_id"])
+    try:
+        model = build_classifier(cfg.model, n_classes=len(meta["labels"]), vocab_size=meta["vocab_size"],
+                                 pad_id=meta["pad_id"], pruned_heads=pruned)
+    except InputError as exc:
+        raise InputError(f"{run_dir / CONFIG_FILE} records heads the model does not have ({exc}); "
+                         "re-run `attnlab prune` on the source run") from None
     model.load_state_dict(load_file(str(weights)))
     model.to(device).eval()
     return LoadedClassifier(model, load_tokenizer(run_dir / TOKENIZER_FILE), cfg, meta["labels"],
