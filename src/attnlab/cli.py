@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_data)
 
     # Inside the heads (issue #8): commands defined in their own modules register their parsers here.
-    __import__("attnlab.cli_sweep", fromlist=["_"]).add_sweep_command(sub)  # attnlab sweep
+    from attnlab.cli_sweep import add_sweep_command; add_sweep_command(sub)  # attnlab sweep
     from attnlab.cli_prune import add_prune_command; add_prune_command(sub)  # attnlab prune
     from attnlab.cli_inspect import add_inspect_command
 
