@@ -31,7 +31,7 @@ from attnlab.metrics.functional.classification import positive_index
 from attnlab.train.loop import TensorData, batch_order, to_batch
 
 __all__ = ["HeadImportance", "ablate_heads", "head_grid", "head_importance", "head_metrics", "masked_predictions",
-           "pruning_curve", "removal_order"]
+           "metric_paths", "pruning_curve", "removal_order"]
 
 Head = tuple[int, int]
 
@@ -168,7 +168,8 @@ def head_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, labels: Sequence[str
     return {name: None if np.isnan(v) else float(v) for name, v in out.items()}
 
 
-def _metric_paths(positive_label: str | None) -> dict[str, str]:
+def metric_paths(positive_label: str | None) -> dict[str, str]:
+    """Names used here -> report.json metric paths: accuracy, macro-F1 and (binary) the positive class's F1."""
     paths = {"accuracy": "accuracy", "macro_f1": "macro.f1"}
     if positive_label is not None:
         paths["positive_f1"] = f"per_class.{positive_label}.f1"
@@ -192,7 +193,7 @@ def ablate_heads(model: torch.nn.Module, data: TensorData, *, labels: Sequence[s
     full = _full_mask(model, mask)
     y_true = [labels[i] for i in data.labels]
     base = [labels[i] for i in masked_predictions(model, data, mask=full, batch_size=batch_size)]
-    paths = _metric_paths(positive_label)
+    paths = metric_paths(positive_label)
     records = []
     for l, block in enumerate(model.blocks):
         for h in block.attn.head_ids:
