@@ -201,3 +201,18 @@ def test_translator_statistics_cover_every_real_row(translator):
     assert stats["cross"]["n_rows"] == stats["decoder_self"]["n_rows"]
     assert stats["cross"]["per_head"][0]["distance"] is None
     assert all(r["share_padding"] == 0.0 for kind in stats.values() for r in kind["per_head"])
+
+
+def test_importance_section(run_dir, tmp_path):
+    out = tmp_path / "with-importance"
+    assert main(["inspect", str(run_dir), "--out", str(out)]) == 0
+    doc = json.loads((out / "inspect.json").read_text(encoding="utf-8"))
+    imp = doc["statistics"]["importance"]
+    ranks = sorted(r for row in imp["importance"]["rank"] for r in row)
+    assert ranks == list(range(4)) and len(imp["ablation"]) == 4
+    assert imp["importance"]["n_examples"] == doc["statistics"]["n"]
+    assert imp["curve"]["points"][-1]["n_removed"] == 4
+    page = (out / "inspect.html").read_text(encoding="utf-8")
+    assert "Head importance" in page and "single-head ablation" in page
+    assert not (run_dir / "inspect" / "inspect.json").read_text(encoding="utf-8") == (out / "inspect.json").read_text(
+        encoding="utf-8")  # --out elsewhere leaves the run's own inspect folder alone

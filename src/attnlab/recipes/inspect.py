@@ -163,13 +163,12 @@ def _statistics(run_dir: Path, task: str, loaded: Any, opts: InspectOptions, con
     return result
 
 
-def _importance(loaded: Any, cut: Any, opts: InspectOptions, console: Any) -> dict[str, Any] | None:
-    """Gradient importance, ablation and the pruning curve on the split (attnlab.heads.importance)."""
-    try:
-        from attnlab.heads.importance import head_report
-    except ImportError:  # pragma: no cover - the importance module ships with attnlab
-        return None
-    return head_report(loaded, cut, split=opts.split, max_examples=opts.max_examples)
+def _importance(loaded: Any, cut: Any, opts: InspectOptions, console: Any) -> dict[str, Any]:
+    """Gradient importance and ablation on validation, and the pruning curve (ranked on validation, measured on
+    validation and test): :func:`attnlab.recipes.prune.head_report`."""
+    from attnlab.recipes.prune import head_report
+
+    return head_report(loaded, cut, seed=loaded.config.train.seed)
 
 
 def _replace_folder(final: Path, build) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from attnlab.report.plots import _RC, _safe, _svg
 
-__all__ = ["figure_bytes", "head_map_figure", "inline_svg", "head_stats_svg", "layer_grid_figure", "rollout_figure",
+__all__ = ["figure_bytes", "head_map_figure", "inline_svg", "natural_size", "head_stats_svg", "layer_grid_figure", "rollout_figure",
            "similarity_svg", "topk_figure"]
 
 CMAP = "Blues"
@@ -45,11 +46,17 @@ def _new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1):
     return fig, axes
 
 
+def natural_size(svg: str) -> str:
+    """Cap an inline ``<svg>`` (sized by CSS to the page width) at its natural width, read from its viewBox."""
+    match = re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) [\d.]+"', svg)
+    if not match or "<svg style=" in svg:
+        return svg
+    return svg.replace("<svg", f'<svg style="max-width:{float(match.group(1)):.0f}pt"', 1)
+
+
 def inline_svg(fig: Any, name: str) -> str:
     """The figure as an inline ``<svg>`` shown at most at its natural size (small maps stay small)."""
-    svg = _svg(fig, name)
-    width_pt = fig.get_figwidth() * 72
-    return svg.replace("<svg", f'<svg style="max-width:{width_pt:.0f}pt"', 1)
+    return natural_size(_svg(fig, name))
 
 
 def _vmax(weights: np.ndarray) -> float:

@@ -69,7 +69,39 @@ def _stats_context(stats: Mapping[str, Any]) -> dict[str, Any]:
 def _importance_context(importance: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not importance:
         return None
-    return None  # filled in below once the importance module's plots land
+    from attnlab.report.attention_plots import natural_size
+    from attnlab.report.heads_plots import importance_heatmap_svg, pruning_curve_svg
+
+    pos = importance.get("positive_label")
+    metric = "positive_f1" if pos is not None else "macro_f1"
+    metric_name = f"{pos} F1" if pos is not None else "macro-F1"
+    svgs = [importance_heatmap_svg(importance["importance"]),
+            pruning_curve_svg(importance["curve"], metric=metric, positive_label=pos)]
+    table = None
+    ablation = importance.get("ablation") or []
+    if ablation:
+        rank = importance["importance"]["rank"]
+        rows = []
+        for rec in ablation:
+            m = rec["metrics"][metric]
+            ci = "—" if m.get("low") is None else f"[{m['low']:+.4f}, {m['high']:+.4f}]"
+            rows.append([f"L{rec['layer']}H{rec['head']}", rank[rec["layer"]][rec["head"]],
+                         f"{m['difference']:+.4f}" if m.get("difference") is not None else "—", ci,
+                         "—" if m.get("p_value") is None else f"{m['p_value']:.3g}"])
+        table = {"columns": ["head", "importance rank (0 = least)", f"{metric_name} change when masked",
+                             "95% CI", "p"], "rows": rows}
+    points = importance["curve"]["points"]
+    half = min(points, key=lambda p: abs(p["fraction_removed"] - 0.5))
+    val0, valh = points[0].get("validation", {}).get(metric), half.get("validation", {}).get(metric)
+    summary = None
+    if val0 is not None and valh is not None:
+        summary = (f"Masking the {half['n_removed']} least important of {importance['curve']['n_heads']} heads "
+                   f"({half['fraction_removed']:.0%}) moves validation {metric_name} from {val0:.4f} to {valh:.4f}.")
+    n = importance["importance"].get("n_examples")
+    return {"svgs": [_markup(natural_size(s)) for s in svgs], "table": table, "summary": summary,
+            "table_title": "single-head ablation on validation (paired bootstrap)",
+            "subtitle": f"E|∂L/∂ξ| over {n} validation examples (Michel et al., 2019); pruning curve ranked on "
+                        "validation, measured on validation and test"}
 
 
 def heads_context(doc: Mapping[str, Any], pages: Sequence[Mapping[str, Any]] | None = None,

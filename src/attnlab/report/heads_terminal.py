@@ -42,8 +42,12 @@ def print_inspect_summary(doc: Mapping[str, Any], console: Any) -> None:
         if pairs:
             console.print("  most alike (Jensen–Shannon, bits): " + ", ".join(f"{p['a']}–{p['b']} {p['js']:.3f}"
                                                                             for p in pairs), highlight=False)
-    summary = (stats.get("importance") or {}).get("summary")
-    if summary:
-        console.print(f"[bold]importance[/bold]: {summary}", highlight=False)
+    importance = stats.get("importance")
+    if importance:
+        rank = importance["importance"]["rank"]
+        order = sorted(((r, f"L{l}H{h}") for l, row in enumerate(rank) for h, r in enumerate(row) if r is not None),
+                       reverse=True)
+        console.print("importance (most important first, E|dL/dxi| on validation): "
+                      + ", ".join(name for _, name in order), highlight=False)
     console.print(f"inspect folder: {doc.get('out')} ({len(doc.get('files') or [])} map files; open inspect.html)",
                   highlight=False)
