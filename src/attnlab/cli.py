@@ -218,6 +218,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from attnlab.report.terminal import print_classification_summary
 
     report = train_classifier(cfg, out, console=_console(stderr=True))
+    if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
+        return 0
     print_classification_summary(report, _console())
     print(f"run directory: {out}")
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from tokenizers import Tokenizer
 
 from attnlab import __version__
 from attnlab.config import RunConfig
@@ -35,6 +36,7 @@ from attnlab.recipes.evaluate import score_predictions
 from attnlab.recipes.run_data import split_for_config
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
+from attnlab.train.distributed import setup
 from attnlab.train.loop import TensorData, fit, predict_logits
 
 
@@ -75,12 +77,17 @@ def make_progress(console: Console) -> Progress:
                     TimeElapsedColumn(), console=console, transient=False)
 
 
-def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None) -> dict[str, Any]:
-    """Run the whole recipe and return the report dictionary (also written as report.json)."""
+def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None) -> dict[str, Any] | None:
+    """Run the whole recipe and return the report dictionary (also written as report.json).
+
+    Under torchrun every rank runs this function; rank 0 writes the run directory and returns the report, the
+    other ranks return ``None`` (see :mod:`attnlab.train.distributed`).
+    """
     console = console or Console(stderr=True)
     cfg.validate()
     t_start = time.perf_counter()
-    torch.manual_seed(cfg.train.seed)
+    ctx, device_name = setup(cfg.device)  # torchrun: join the process group; else a single process
+    torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     cut = split_for_config(cfg)
     data, split, texts = cut.data, cut.split, cut.texts
     labels = list(data.label_names)
@@ -88,13 +95,15 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     label_idx = np.array([index[lab] for lab in data.labels], dtype=np.int64)
     positive, positive_source = choose_positive_label(cfg, labels, [data.labels[i] for i in split.train])
 
-    tokenizer = train_tokenizer(texts["train"], vocab_size=cfg.model.vocab_size)
+    tokenizer = train_tokenizer(texts["train"], vocab_size=cfg.model.vocab_size) if ctx.is_main else None
+    if ctx.enabled:  # rank 0's vocabulary everywhere
+        tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
     enc, truncated = {}, {}
     for name in ("train", "val", "test"):
         enc[name], truncated[name] = encode_split(tokenizer, texts[name], label_idx[getattr(split, name)],
                                                   cfg.model.max_len)
     vocab_size, pad_id = tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")
-    device = resolve_device(cfg.device)
+    device = resolve_device(device_name)
     model = build_classifier(cfg.model, n_classes=len(labels), vocab_size=vocab_size, pad_id=pad_id).to(device)
     class_weights = None
     if cfg.train.class_weights == "balanced":
@@ -107,6 +116,16 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         return {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "mcc": m["mcc"],
                 "balanced_accuracy": m["balanced_accuracy"]}
 
+    def train_and_test(on_epoch, progress) -> tuple[Any, np.ndarray]:
+        result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
+                     on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights, ctx=ctx)
+        return result, predict_logits(model, enc["test"], device=device, ctx=ctx)  # every test row exactly once
+
+    if not ctx.is_main:  # other ranks train and evaluate their shards; only rank 0 writes
+        with Progress(disable=True) as progress:
+            train_and_test(lambda record: None, progress)
+        ctx.barrier()
+        return None
     with RunDirectory(out_dir) as run:
         history_path = run.path / "history.jsonl"
 
@@ -114,12 +133,11 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
             append_jsonl(history_path, record)
 
         with make_progress(console) as progress:
-            result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
-                         on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights)
+            result, test_logits = train_and_test(on_epoch, progress)
         save_tokenizer(tokenizer, run.path / TOKENIZER_FILE)
         save_classifier(run.path, model, cfg, labels=labels, positive_label=positive,
                         vocab_size=vocab_size, pad_id=pad_id)
-        logits = torch.from_numpy(predict_logits(model, enc["test"], device=device))
+        logits = torch.from_numpy(test_logits)
         proba = torch.softmax(logits.double(), dim=1).numpy()
         y_true = [labels[i] for i in enc["test"].labels]
         y_pred = [labels[i] for i in proba.argmax(1)]
@@ -131,6 +149,7 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         report["run"] = {
             "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
+            "processes": ctx.world_size,
             "config": cfg.to_dict(), "positive_label_source": positive_source,
             "data": {"source": cfg.data.source, "n_rows": len(data.texts), "n_train": len(split.train),
                      "n_val": len(split.val), "n_test": len(split.test),
@@ -161,4 +180,5 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
 
         render_report(run.path)  # report.html from the files just written, exactly as `attnlab report` does
         run.commit()
+    ctx.barrier()
     return report

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnlab.train.distributed import SINGLE, DistContext, gather_rows, shard_indices
 from attnlab.train.optim import build_optimizer, warmup_linear_decay
 
 
@@ -61,18 +62,27 @@ def to_batch(data: TensorData, idx: np.ndarray, device: torch.device) -> tuple[t
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, data: TensorData, *, batch_size: int = 128,
-                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Logits (N, C) in the original row order, float32, in eval mode."""
+                   device: torch.device | str = "cpu", ctx: DistContext = SINGLE) -> np.ndarray:
+    """Logits (N, C) in the original row order, float32, in eval mode.
+
+    Under torch.distributed (``ctx``) each rank computes whole batches of the single-process batching (round
+    robin) and the rows are gathered onto every rank: each example exactly once, in the same batch as in one
+    process, so the logits equal the single-process ones.
+    """
+    model = getattr(model, "module", model)  # a DDP wrapper's model
     model.eval()
-    out: np.ndarray | None = None
-    for idx in batch_order(data.lengths, batch_size, None):
+    assert len(data), "predict_logits needs at least one example"
+    batches = batch_order(data.lengths, batch_size, None)
+    mine = [batches[i] for i in shard_indices(len(batches), ctx)]
+    index = np.concatenate(mine) if mine else np.empty(0, dtype=np.int64)
+    values = np.empty((0, 0), dtype=np.float32)
+    parts = []
+    for idx in mine:
         ids, mask, _ = to_batch(data, idx, torch.device(device))
-        logits = model(ids, mask).logits.float().cpu().numpy()  # (B, C)
-        if out is None:
-            out = np.empty((len(data), logits.shape[1]), dtype=np.float32)
-        out[idx] = logits
-    assert out is not None, "predict_logits needs at least one example"
-    return out
+        parts.append(model(ids, mask).logits.float().cpu().numpy())  # (B, C)
+    if parts:
+        values = np.concatenate(parts)
+    return gather_rows(ctx, index, values, len(data))
 
 
 @dataclass
@@ -125,16 +135,32 @@ def fit(
     progress: Any,
     device: torch.device,
     class_weights: torch.Tensor | None = None,
+    ctx: DistContext = SINGLE,
 ) -> FitResult:
     """Train ``model`` and leave it holding the weights of the best validation epoch.
 
     ``evaluate(val_logits)`` returns validation metrics (keys like ``macro_f1``); the one named by
     ``train_cfg.monitor`` picks the best epoch (``val_loss`` is minimised). Early stopping after
     ``train_cfg.patience`` epochs without improvement (0 disables it). The test split is never seen here.
+
+    Under torch.distributed (``ctx``, see :mod:`attnlab.train.distributed`) the model is wrapped in
+    ``DistributedDataParallel``, each rank trains on its ``DistributedSampler`` shard (``batch_size`` per
+    process), validation logits are gathered onto every rank, and ``on_epoch`` should write on rank 0 only.
     """
     cfg = train_cfg
     rng = np.random.default_rng(cfg.seed)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    sampler = None
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(len(train)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                     seed=cfg.seed, drop_last=False)  # pads to equal shards: same step count
+        steps_per_epoch = math.ceil(sampler.num_samples / cfg.batch_size)
+        trained = DistributedDataParallel(model, device_ids=None if device.type == "cpu" else [device])
+    else:
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        trained = model
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = steps_per_epoch * cfg.epochs
     scheduler = warmup_linear_decay(optimizer, total_steps=total, warmup_steps=int(cfg.warmup_ratio * total))
@@ -142,11 +168,17 @@ def fit(
     result, selector, t0 = FitResult(), EpochSelector(cfg.patience), time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
+        trained.train()
         t_epoch, loss_sum, n_seen, tokens = time.perf_counter(), 0.0, 0, 0
-        for idx in batch_order(train.lengths, cfg.batch_size, rng):
+        if sampler is None:
+            batches = batch_order(train.lengths, cfg.batch_size, rng)
+        else:
+            sampler.set_epoch(epoch)
+            shard = np.fromiter(iter(sampler), dtype=np.int64)
+            batches = [shard[b] for b in batch_order(train.lengths[shard], cfg.batch_size, rng)]
+        for idx in batches:
             ids, mask, labels = to_batch(train, idx, device)
-            logits = model(ids, mask).logits  # (B, C)
+            logits = trained(ids, mask).logits  # (B, C)
             loss = F.cross_entropy(logits, labels, weight=weight, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,7 +193,11 @@ def fit(
             progress.update(task, advance=1, loss=loss_sum / n_seen,
                             tps=tps, description=f"epoch {epoch}/{cfg.epochs}")
         train_seconds = time.perf_counter() - t_epoch
-        val_logits = predict_logits(model, val, device=device)
+        if ctx.enabled:  # the epoch's loss and throughput over all ranks
+            totals = torch.tensor([loss_sum, n_seen, tokens], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            loss_sum, n_seen, tokens = totals[0].item(), int(totals[1].item()), int(totals[2].item())
+        val_logits = predict_logits(model, val, device=device, ctx=ctx)
         val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val.labels)))
         record = {"epoch": epoch, "train_loss": loss_sum / n_seen, "val_loss": val_loss,
                   **{f"val_{k}": v for k, v in evaluate(val_logits).items()},
