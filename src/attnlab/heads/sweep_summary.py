@@ -176,8 +176,18 @@ def comparison_sentence(c: Mapping[str, Any], positive_label: str | None) -> str
     return f"{c['system']} heads vs {c['baseline']}: {'; '.join(parts)}; {costs}."
 
 
+def _timing_note(runs: Sequence[Mapping[str, Any]]) -> str:
+    loads = [x for r in runs for x in (r.get("measurements") or {}).get("load_average_1min") or [] if x is not None]
+    where = "" if not loads else (f" The machine's 1-minute load average, read when each run started and ended, "
+                                  f"ranged from {min(loads):.2f} to {max(loads):.2f}: other work on the machine "
+                                  "lengthens the timings of the runs it overlapped.")
+    return ("Timings (training time, latency, throughput) are wall-clock medians on this machine; sweep.json holds "
+            "each run's latency quartiles." + where)
+
+
 def summarize(table: Sequence[Mapping[str, Any]], comparisons: Sequence[Mapping[str, Any]], *,
-              positive_label: str | None, confidence: float, n_resamples: int, seeds: Sequence[int]) -> dict[str, Any]:
+              positive_label: str | None, confidence: float, n_resamples: int, seeds: Sequence[int],
+              runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The sweep's conclusions, every one computed from ``table`` and ``comparisons``.
 
     Returns ``{"helped", "hurt", "verdict", "costs", "comparisons": [sentence, ...], "rule", "notes"}``:
@@ -206,8 +216,7 @@ def summarize(table: Sequence[Mapping[str, Any]], comparisons: Sequence[Mapping[
     rule = (f"Rule: a difference is significant when its {confidence:.0%} paired-bootstrap percentile interval "
             f"({n_resamples} resamples of the same test rows, system minus baseline) excludes 0; \"helped\" means a "
             f"significant macro-F1 gain over the smallest head count.")
-    notes = ["Timings are wall-clock medians on this machine; read the ratios against the latency quartiles in "
-             "sweep.json when the machine was shared."]
+    notes = [_timing_note(runs)]
     if len(seeds) > 1:
         notes.insert(0, f"{len(seeds)} seeds ({', '.join(map(str, seeds))}): the table shows mean ± sd across seeds; "
                         "comparisons stack the test rows of all seeds (paired within each seed; each seed's own "

@@ -100,7 +100,7 @@ def train_and_measure(cfg_dict: dict[str, Any], run_dir: str, options: dict[str,
     from attnlab.heads.sweep import peak_memory
     from attnlab.recipes.train_classifier import resolve_device, train_classifier
 
-    t0 = time.perf_counter()
+    t0, load_start = time.perf_counter(), _load_average()
     cfg = RunConfig.from_dict(cfg_dict)
     device = resolve_device(cfg.device)
     start = peak_memory("cpu")["mib"]  # the runtime before any data or model (CPU RSS)
@@ -109,8 +109,18 @@ def train_and_measure(cfg_dict: dict[str, Any], run_dir: str, options: dict[str,
     train_classifier(cfg, run_dir, console=Console(stderr=True, quiet=not options["progress"]))
     out = measure_run(run_dir, device=device, repeats=options["repeats"], latency_rows=options["latency_rows"])
     out["peak_memory"] = peak_memory(device, rss_at_start_mib=start)
-    out.update(device=str(device), torch_threads=torch.get_num_threads(), child_seconds=time.perf_counter() - t0)
+    out.update(device=str(device), torch_threads=torch.get_num_threads(), child_seconds=time.perf_counter() - t0,
+               load_average_1min=[load_start, _load_average()])  # other work on the machine skews the timings
     return out
+
+
+def _load_average() -> float | None:
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def _in_child(fn, *args: Any) -> Any:
@@ -179,7 +189,7 @@ def run_sweep(base: RunConfig, heads: Sequence[int], seeds: Sequence[int], out_d
         add_cost_ratios(comparisons, table)
         doc = _document(base, heads, seeds, cut, labels, positive, runs, table, comparisons, options)
         doc["summary"] = summarize(table, comparisons, positive_label=positive, confidence=0.95,
-                                   n_resamples=options.bootstrap, seeds=seeds)
+                                   n_resamples=options.bootstrap, seeds=seeds, runs=runs)
         doc["seconds_total"] = round(time.perf_counter() - t0, 2)
         write_sweep_outputs(sweep_dir.path, doc)
         sweep_dir.commit()
@@ -207,8 +217,9 @@ def _document(base, heads, seeds, cut, labels, positive, runs, table, comparison
             "flops": FLOPS_COUNTED,
             "attention_elements": "n_layers * H * T attention weights per token (T = its row's real length), "
                                   "averaged over the test tokens",
-            "latency": f"batch 1, each of the first {options.latency_rows} test rows at its real length; median of "
-                       f"every call over {options.repeats} passes after 10 warm-up calls; inference mode",
+            "latency": f"batch 1, each of the first {first['latency']['rows']} test rows at its real length; median "
+                       f"of every call over {options.repeats} passes after {first['latency']['warmup_calls']} warm-up "
+                       "calls; inference mode",
             "throughput": f"the whole test split in length-sorted batches of 128; median of {options.repeats} "
                           "passes after one warm-up pass",
             "peak_memory": first["peak_memory"]["kind"] + ": training + measurement of one configuration",

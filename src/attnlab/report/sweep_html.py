@@ -99,7 +99,9 @@ def render_sweep_html(doc: dict[str, Any]) -> str:
              "best": r["best_epoch"],
              "quality": [f"{quality_cell({'mean': q['value'], 'low': q['low'], 'high': q['high']})}"
                          for q in r["quality"].values()],
-             "latency_iqr": "{p25_ms:.3f}–{p75_ms:.3f}".format(**r["measurements"]["latency"])}
+             "latency_iqr": "{p25_ms:.3f}–{p75_ms:.3f}".format(**r["measurements"]["latency"]),
+             "load": " → ".join("n/a" if x is None else f"{x:.2f}"
+                                for x in r["measurements"].get("load_average_1min") or [None, None])}
             for r in doc["runs"]]
     context = {"doc": doc, "version": __version__, "summary": doc["summary"], "table": table_view(doc),
                "comparisons": _comparison_rows(doc), "runs": runs,
