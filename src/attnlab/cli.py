@@ -46,6 +46,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="weight the loss by inverse class frequency")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu or cuda")
+    g.add_argument("--compile", action="store_true", default=None,
+                   help="classification: torch.compile the model for training and inference (slow first steps)")
     g.add_argument("--positive", dest="positive_label", help="positive class for binary metrics")
     p.add_argument("--out", help="run directory to create (default: runs/NAME-TIMESTAMP)")
     p.add_argument("--task", choices=["classify", "translate"], default="classify",
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _SECTIONS = {
     "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
-    "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed"),
+    "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "precision", "compile"),
     "data": ("text_column", "label_column", "positive_label"),
 }
 

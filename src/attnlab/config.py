@@ -68,6 +68,8 @@ class TrainConfig:
     class_weights: Literal["none", "balanced"] = "none"
     label_smoothing: float = 0.0
     seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # autocast; auto = bf16 on CUDA, fp32 on CPU
+    compile: bool = False  # torch.compile the model for training and inference
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):

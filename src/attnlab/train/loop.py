@@ -62,15 +62,23 @@ def to_batch(data: TensorData, idx: np.ndarray, device: torch.device) -> tuple[t
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, data: TensorData, *, batch_size: int = 128,
-                   device: torch.device | str = "cpu", ctx: DistContext = SINGLE) -> np.ndarray:
+                   device: torch.device | str = "cpu", ctx: DistContext = SINGLE,
+                   precision: str = "auto") -> np.ndarray:
     """Logits (N, C) in the original row order, float32, in eval mode.
+
+    ``precision`` is the autocast setting (:func:`attnlab.train.fast.classifier_autocast_dtype`: ``auto`` is bf16
+    on CUDA, float32 on CPU).
 
     Under torch.distributed (``ctx``) each rank computes whole batches of the single-process batching (round
     robin) and the rows are gathered onto every rank: each example exactly once, in the same batch as in one
     process, so the logits equal the single-process ones.
     """
+    from attnlab.train.fast import autocast, classifier_autocast_dtype
+
     model = getattr(model, "module", model)  # a DDP wrapper's model
     model.eval()
+    device = torch.device(device)
+    dtype = classifier_autocast_dtype(precision, device)
     assert len(data), "predict_logits needs at least one example"
     batches = batch_order(data.lengths, batch_size, None)
     mine = [batches[i] for i in shard_indices(len(batches), ctx)]
@@ -78,8 +86,10 @@ def predict_logits(model: torch.nn.Module, data: TensorData, *, batch_size: int 
     values = np.empty((0, 0), dtype=np.float32)
     parts = []
     for idx in mine:
-        ids, mask, _ = to_batch(data, idx, torch.device(device))
-        parts.append(model(ids, mask).logits.float().cpu().numpy())  # (B, C)
+        ids, mask, _ = to_batch(data, idx, device)
+        with autocast(device, dtype):
+            logits = model(ids, mask).logits  # (B, C)
+        parts.append(logits.float().cpu().numpy())
     if parts:
         values = np.concatenate(parts)
     return gather_rows(ctx, index, values, len(data))
@@ -146,9 +156,17 @@ def fit(
     Under torch.distributed (``ctx``, see :mod:`attnlab.train.distributed`) the model is wrapped in
     ``DistributedDataParallel``, each rank trains on its ``DistributedSampler`` shard (``batch_size`` per
     process), validation logits are gathered onto every rank, and ``on_epoch`` should write on rank 0 only.
+
+    The fast path (:mod:`attnlab.train.fast`): ``train_cfg.precision`` sets autocast (``auto``: bf16 on CUDA,
+    float32 on CPU) and ``train_cfg.compile`` compiles the model in place for training and inference.
     """
+    from attnlab.train.fast import autocast, classifier_autocast_dtype, compile_model
+
     cfg = train_cfg
     rng = np.random.default_rng(cfg.seed)
+    dtype = classifier_autocast_dtype(cfg.precision, device)
+    if cfg.compile:
+        compile_model(model, device)  # in place: DDP, the optimizer and state_dict see the plain model
     sampler = None
     if ctx.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -178,8 +196,9 @@ def fit(
             batches = [shard[b] for b in batch_order(train.lengths[shard], cfg.batch_size, rng)]
         for idx in batches:
             ids, mask, labels = to_batch(train, idx, device)
-            logits = trained(ids, mask).logits  # (B, C)
-            loss = F.cross_entropy(logits, labels, weight=weight, label_smoothing=cfg.label_smoothing)
+            with autocast(device, dtype):
+                logits = trained(ids, mask).logits  # (B, C)
+            loss = F.cross_entropy(logits.float(), labels, weight=weight, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -197,7 +216,7 @@ def fit(
             totals = torch.tensor([loss_sum, n_seen, tokens], dtype=torch.float64)
             torch.distributed.all_reduce(totals)
             loss_sum, n_seen, tokens = totals[0].item(), int(totals[1].item()), int(totals[2].item())
-        val_logits = predict_logits(model, val, device=device, ctx=ctx)
+        val_logits = predict_logits(model, val, device=device, ctx=ctx, precision=cfg.precision)
         val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val.labels)))
         record = {"epoch": epoch, "train_loss": loss_sum / n_seen, "val_loss": val_loss,
                   **{f"val_{k}": v for k, v in evaluate(val_logits).items()},
