@@ -11,10 +11,15 @@ from torch import Tensor, nn
 from attnlab.errors import InputError
 from attnlab.models.outputs import ClassifierOutput
 from attnlab.nn.layers import Dropout, EncoderBlock, init_transformer_weights
+from attnlab.nn.packing import PackedBatch
 
-__all__ = ["EncoderClassifier"]
+__all__ = ["PACK_MIN_PADDING", "EncoderClassifier"]
 
 _POOLINGS = ("mean", "cls")
+# Automatic packing (``packed=None``) on CUDA once at least this share of a batch's positions is padding: below
+# it the saved work is small and the padded kernels (cuDNN attention) are faster than the varlen ones; a
+# starting value to re-measure with benchmarks/classifier_speed.py --packed on the card.
+PACK_MIN_PADDING = 0.2
 
 
 class EncoderClassifier(nn.Module):
@@ -24,7 +29,11 @@ class EncoderClassifier(nn.Module):
     Linear``. Pooling ``"mean"`` averages the non-padding tokens; ``"cls"`` takes position 0.
 
     A batch without padding runs without any mask, so the fused attention kernel takes its
-    fastest path.
+    fastest path. A batch with padding can run packed (``packed=True``; automatic on CUDA when at least
+    :data:`PACK_MIN_PADDING` of it is padding): the real tokens alone go through embeddings, LayerNorms,
+    projections and feed-forward as ``(N, d_model)``, and attention runs per sequence
+    (:mod:`attnlab.nn.packing`). Same function as the padded path (mean pooling: always; ``cls`` pooling: when
+    position 0 of every row is a real token).
 
     Heads can be scaled per layer with ``head_mask`` (ξ of Michel et al. 2019; its gradient is the
     head importance signal) and removed for good with :meth:`prune_heads`.
@@ -77,8 +86,8 @@ class EncoderClassifier(nn.Module):
         self.apply(init_transformer_weights)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
-                return_attn: bool = False,
-                head_mask: Tensor | Sequence[Tensor | None] | None = None) -> ClassifierOutput:
+                return_attn: bool = False, head_mask: Tensor | Sequence[Tensor | None] | None = None,
+                packed: bool | None = None) -> ClassifierOutput:
         """Classify a batch of token sequences.
 
         Args:
@@ -91,6 +100,9 @@ class EncoderClassifier(nn.Module):
                 tensor ``(n_layers, H)`` or ``(B, n_layers, H)``. A per-example mask ``(B, ...)``
                 with ``requires_grad`` gives each example's own ``∂L_x/∂ξ_x`` from one backward
                 pass of the summed loss. Indices are current heads (see :attr:`head_ids`).
+            packed: Run the padded batch packed (no compute on padding): ``True`` always (unless there is
+                no padding), ``False`` never, ``None`` (default) on CUDA when at least :data:`PACK_MIN_PADDING`
+                of the positions are padding. Ignored with ``return_attn`` (weights are ``(B, H, T, T)``).
 
         Returns:
             ``ClassifierOutput(logits (B, C), attentions tuple or None)``.
@@ -99,16 +111,39 @@ class EncoderClassifier(nn.Module):
         real = None if attention_mask is None else attention_mask.bool()  # (B, T)
         if real is not None and bool(real.all()):
             real = None  # no padding: skip masks so attention can use the unmasked kernel
+        layer_masks = [None] * len(self.blocks) if head_mask is None else self._layer_masks(head_mask)
+        if real is not None and not return_attn and self._pack(real, packed):
+            return ClassifierOutput(self.head(self._forward_packed(input_ids, real, layer_masks)), None)
         mask = None if real is None else real[:, None, None, :]  # (B, 1, 1, T), True = may attend
         T = input_ids.size(1)
         x = self.drop(self.tok_emb(input_ids) + self.pos_emb.weight[:T])  # (B, T, d_model)
         attentions = []
-        layer_masks = [None] * len(self.blocks) if head_mask is None else self._layer_masks(head_mask)
         for block, xi in zip(self.blocks, layer_masks):
             x, weights = block(x, mask, return_attn=return_attn, head_mask=xi)  # (B, T, d_model)
             attentions.append(weights)
         pooled = self._pool(self.ln_f(x), real)  # (B, d_model)
         return ClassifierOutput(self.head(pooled), tuple(attentions) if return_attn else None)
+
+    def _pack(self, real: Tensor, packed: bool | None) -> bool:
+        if packed is not None:
+            return packed
+        return real.is_cuda and float((~real).sum()) >= PACK_MIN_PADDING * real.numel()
+
+    def _forward_packed(self, input_ids: Tensor, real: Tensor, layer_masks: list[Tensor | None]) -> Tensor:
+        """The pooled ``(B, d_model)`` states, computed on the real tokens only.
+
+        Each block is :meth:`EncoderBlock.forward` in the packed layout: the same sub-layers in the same order,
+        with :meth:`MultiHeadAttention.forward_packed` for the attention.
+        """
+        packed = PackedBatch.from_mask(real)
+        ids = packed.pack(input_ids)  # (N,)
+        x = self.drop(self.tok_emb(ids) + self.pos_emb(packed.positions))  # (N, d_model)
+        for block, xi in zip(self.blocks, layer_masks):
+            attended = block.attn.forward_packed(block.ln_attn(x), packed, head_mask=xi)  # (N, d_model)
+            x = x + block.drop_attn(attended)  # (N, d_model)
+            x = x + block.ffn(block.ln_ffn(x))  # (N, d_model)
+        # Back to (B, T, d_model) for pooling: the same reduction as the padded path, zeros at padding.
+        return self._pool(packed.unpack(self.ln_f(x)), real)  # (B, d_model)
 
     @property
     def head_ids(self) -> list[list[int]]:

@@ -12,16 +12,21 @@ forward or the backward pass), on both the explicit and the fused path.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.errors import InputError
+from attnlab.nn.backends import sdpa_backend_context, set_sdpa_backends, use_sdpa_backends
 from attnlab.nn.masks import causal_mask, combine_masks, key_padding_to_attn_mask
 
-__all__ = ["AttentionOutput", "MultiHeadAttention", "dropout", "scaled_dot_product_attention"]
+if TYPE_CHECKING:
+    from attnlab.nn.packing import PackedBatch
+
+__all__ = ["AttentionOutput", "MultiHeadAttention", "attention_kernel", "dropout", "scaled_dot_product_attention",
+           "set_sdpa_backends", "use_sdpa_backends"]
 
 _DROPOUT_LEVELS = 1 << 16  # dropout draws one 16-bit lane per element
 
@@ -169,14 +174,35 @@ def scaled_dot_product_attention(
 
 def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
                      is_causal: bool) -> Tensor:
-    """``F.scaled_dot_product_attention`` with the same empty-row guarantee as the explicit path."""
-    if mask is None:  # no mask tensor at all lets torch pick its fastest kernel
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
-    if is_causal:
-        mask = combine_masks(mask, causal_mask(q.size(-2), k.size(-2), q.device))
-    bias, row_factor = _additive_mask(mask, q.dtype)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    """``F.scaled_dot_product_attention`` with the same empty-row guarantee as the explicit path.
+
+    On CUDA the kernel priority of :mod:`attnlab.nn.backends` applies (cuDNN first on Hopper by default).
+    """
+    with sdpa_backend_context(q.device):
+        if mask is None:  # no mask tensor at all lets torch pick its fastest kernel
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+        if is_causal:
+            mask = combine_masks(mask, causal_mask(q.size(-2), k.size(-2), q.device))
+        bias, row_factor = _additive_mask(mask, q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
     return out * row_factor  # (B, H, T_q, d_head); rows with no allowed key become 0
+
+
+def attention_kernel(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, dropout_p: float = 0.0,
+                     is_causal: bool = False, explicit: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Attention over heads ``(B, H, T, d_head)`` by the fastest path that gives what is asked for.
+
+    The explicit path (:func:`scaled_dot_product_attention`) when ``explicit`` (weights wanted) or when dropout
+    is on for a CPU tensor: torch's CPU SDPA has no fused kernel with dropout and runs an unfused path with slow
+    per-element bernoulli dropout, so there the explicit path is the faster one. Otherwise the fused
+    ``F.scaled_dot_product_attention`` (with the CUDA kernel priority of :mod:`attnlab.nn.backends`).
+
+    Returns:
+        ``(output (B, H, T_q, d_v), weights (B, H, T_q, T_k) or None)``; weights come from the explicit path only.
+    """
+    if explicit or (dropout_p > 0.0 and q.device.type == "cpu"):
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, is_causal=is_causal)
+    return _fused_attention(q, k, v, mask, dropout_p, is_causal), None
 
 
 def _divisors(n: int) -> list[int]:
@@ -319,20 +345,47 @@ class MultiHeadAttention(nn.Module):
             weights = q.new_zeros(B, 0, T_q, k.size(2)) if return_attn else None
             return AttentionOutput(self.out_proj(q.new_zeros(B, T_q, 0)), weights)
         dropout_p = self.dropout if self.training else 0.0
-        # Torch's CPU SDPA has no fused kernel with dropout: it runs an unfused path with slow
-        # per-element bernoulli dropout, so there the explicit path is the faster one.
-        explicit = return_attn or (dropout_p > 0.0 and q.device.type == "cpu")
-        weights = None
-        if explicit:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
-                                                        is_causal=is_causal)
-            weights = weights if return_attn else None
-        else:
-            out = _fused_attention(q, k, v, mask, dropout_p, is_causal)  # (B, H, T_q, d_head)
+        out, weights = attention_kernel(q, k, v, mask, dropout_p=dropout_p, is_causal=is_causal,
+                                        explicit=return_attn)  # (B, H, T_q, d_head)
+        weights = weights if return_attn else None
         if head_mask is not None:
             out = out * self._head_scale(head_mask, B)  # (B, H, T_q, d_head)
         out = out.transpose(1, 2).reshape(B, T_q, self.n_heads * self.d_head)  # (B, T_q, H·d_head): concat
         return AttentionOutput(self.out_proj(out), weights)
+
+    def forward_packed(self, x: Tensor, packed: PackedBatch, *, head_mask: Tensor | None = None) -> Tensor:
+        """Self-attention of a packed variable-length batch: ``(N, d_model)`` real tokens in and out.
+
+        The same function as :meth:`forward` on the padded batch with its key-padding mask, restricted to the
+        real tokens, but projections run on the ``N`` real tokens only and attention per sequence
+        (:func:`attnlab.nn.packing.varlen_attention`: ``varlen_attn`` on CUDA in bf16/fp16, an exact padded
+        fallback elsewhere). No weights: use :meth:`forward` with ``return_attn=True`` for those.
+
+        Args:
+            x: ``(N, d_model)`` tokens laid out by ``packed`` (:meth:`PackedBatch.pack` of a ``(B, T, d_model)``).
+            packed: Where the tokens came from (:class:`attnlab.nn.packing.PackedBatch`).
+            head_mask: Float ξ ``(H,)`` or ``(B, H)``, as in :meth:`attend`.
+
+        Returns:
+            ``(N, d_model)``.
+        """
+        from attnlab.nn.packing import varlen_attention  # packing's fallback builds on this module
+
+        if not self.fused_proj or x.dim() != 2 or x.size(-1) != self.d_model:
+            raise InputError(f"forward_packed is self-attention over packed tokens (N, d_model={self.d_model}) with "
+                             f"kdim == vdim == d_model; got input {tuple(x.shape)}, kdim={self.kdim}, "
+                             f"vdim={self.vdim}")
+        N, H, d_head = x.size(0), self.n_heads, self.d_head
+        if H == 0:  # every head pruned: the output bias alone
+            return self.out_proj(x.new_zeros(N, 0))
+        q, k, v = self.in_proj(x).unflatten(-1, (3, H, d_head)).unbind(1)  # 3 x (N, H, d_head)
+        dropout_p = self.dropout if self.training else 0.0
+        out = varlen_attention(q, k, v, packed, dropout_p=dropout_p)  # (N, H, d_head)
+        if head_mask is not None:
+            self._head_scale(head_mask, packed.batch)  # checks the shape
+            xi = head_mask[packed.batch_ids] if head_mask.dim() == 2 else head_mask  # (N, H) or (H,)
+            out = out * xi[..., None]  # (N, H, d_head)
+        return self.out_proj(out.reshape(N, H * d_head))  # (N, d_model)
 
     def _head_scale(self, head_mask: Tensor, batch: int) -> Tensor:
         """ξ ``(H,)`` or ``(B, H)`` as a factor broadcastable to ``(B, H, T_q, d_head)``."""
