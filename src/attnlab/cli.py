@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from attnlab import __version__
-from attnlab.errors import InputError
+from attnlab.errors import InputError, TrainingInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +45,10 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-weights", choices=["none", "balanced"], dest="class_weights",
                    help="weight the loss by inverse class frequency")
     g.add_argument("--seed", type=int)
+    g.add_argument("--checkpoint-every", type=int, dest="checkpoint_every",
+                   help="also checkpoint every N steps within an epoch (default 200; 0 = epoch ends only)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run of --out from its last checkpoint (same data and flags)")
     g.add_argument("--device", help="auto (default), cpu or cuda")
     g.add_argument("--compile", action="store_true", default=None,
                    help="classification: torch.compile the model for training and inference (slow first steps)")
@@ -190,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 _SECTIONS = {
     "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
-    "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "precision", "compile"),
+    "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "checkpoint_every",
+              "precision", "compile"),
     "data": ("text_column", "label_column", "positive_label"),
 }
 
@@ -219,7 +224,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from attnlab.recipes.train_classifier import train_classifier
     from attnlab.report.terminal import print_classification_summary
 
-    report = train_classifier(cfg, out, console=_console(stderr=True))
+    if args.resume and not args.out:
+        raise InputError("--resume needs --out NAME: the run directory of the interrupted run")
+    report = train_classifier(cfg, out, console=_console(stderr=True), resume=args.resume)
     if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
         return 0
     print_classification_summary(report, _console())
@@ -423,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"attnlab: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"attnlab: interrupted; {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("attnlab: interrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130

@@ -22,7 +22,7 @@ _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "pos
         "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
-_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "batch_size": "--batch-size "
+_CLASSIFY_ONLY = {"checkpoint_every": "--checkpoint-every", "class_weights": "--class-weights", "positive_label": "--positive", "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 
 
@@ -57,6 +57,9 @@ def translation_config_from_args(args: argparse.Namespace):
     from attnlab.config import translation_preset
 
     given = {k: v for k, v in vars(args).items() if v is not None}
+    if given.get("resume"):
+        raise InputError("--resume continues classification runs only (translation runs have no checkpoints yet); "
+                         "start the translation run again without --resume")
     for key, flag in _CLASSIFY_ONLY.items():
         if key in given:
             raise InputError(f"{flag} applies to classification only; drop it for --task translate")

@@ -68,6 +68,7 @@ class TrainConfig:
     class_weights: Literal["none", "balanced"] = "none"
     label_smoothing: float = 0.0
     seed: int = 0
+    checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: only at epoch ends)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # autocast; auto = bf16 on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile the model for training and inference
 
@@ -81,6 +82,8 @@ class TrainConfig:
             raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.patience < 0:
             raise InputError(f"patience must be >= 0 (0 disables early stopping), got {self.patience}")
+        if self.checkpoint_every < 0:
+            raise InputError(f"checkpoint_every must be >= 0 steps (0 = at epoch ends only), got {self.checkpoint_every}")
 
 
 @dataclass(frozen=True)

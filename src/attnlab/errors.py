@@ -7,3 +7,7 @@ Library callers get an ordinary ``ValueError`` subclass they can catch.
 
 class InputError(ValueError):
     """Bad input or usage. The message names the problem and the fix, in one line."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the message says where the last checkpoint is and how to resume."""

@@ -66,10 +66,18 @@ class RunDirectory:
 
     Nothing appears at ``final`` until :meth:`commit`; on an error the partial folder is removed, so a
     failed run never leaves a half-written directory behind.
+
+    A ``resumable`` run builds in the fixed sibling ``.NAME.partial`` so that a run killed (even by SIGKILL)
+    can be found and continued with ``resume=True``. Such a folder is kept whenever it holds a checkpoint
+    (``checkpoint.safetensors``) — after Ctrl-C, a failed resume or a failure while writing the outputs — and
+    is never taken over without ``resume=True``.
     """
 
-    def __init__(self, final: str | os.PathLike) -> None:
+    checkpoint_name = "checkpoint.safetensors"
+
+    def __init__(self, final: str | os.PathLike, *, resumable: bool = False, resume: bool = False) -> None:
         self.final = Path(final)
+        self.resumable, self.resumed = resumable, False
         if self.final.exists() and not self.final.is_dir():
             raise InputError(f"output path {self.final} exists and is a file; pass --out with a new directory name")
         if self.final.exists() and any(self.final.iterdir()):
@@ -78,7 +86,18 @@ class RunDirectory:
         parent = self.final.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=parent))
+            if not resumable:
+                self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".partial", dir=parent))
+                return
+            self.path = parent / f".{self.final.name}.partial"
+            if self.path.exists() and not resume:
+                raise InputError(f"an interrupted run of {self.final} is in {self.path}: continue it with --resume "
+                                 "(same data and flags), or delete that folder to start over")
+            if resume and not self.path.is_dir():
+                raise InputError(f"nothing to resume: there is no interrupted run of {self.final} ({self.path} does "
+                                 "not exist); run again without --resume")
+            self.resumed = resume
+            self.path.mkdir(exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create the run directory in {parent}: {exc.strerror}; "
                              "pass --out with a writable location") from None
@@ -87,8 +106,11 @@ class RunDirectory:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and self.path.exists():
-            shutil.rmtree(self.path, ignore_errors=True)
+        if exc_type is None or not self.path.exists():
+            return
+        if self.resumable and (self.path / self.checkpoint_name).is_file():
+            return  # keep the checkpoint, whatever stopped the run: `--resume` continues from it
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def commit(self) -> Path:
         if self.final.exists():

@@ -9,6 +9,8 @@ complete.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import platform
 import time
 from collections import Counter
@@ -27,17 +29,18 @@ from attnlab.config import RunConfig
 from attnlab.baselines import baseline_findings, compare_with_baselines
 from attnlab.data.builtin import BUILTIN
 from attnlab.data.catalog import CATALOG, describe
-from attnlab.data.tokenizers import encode, save_tokenizer, train_tokenizer
+from attnlab.data.tokenizers import encode, load_tokenizer, save_tokenizer, train_tokenizer
 from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, splits_overlap
-from attnlab.errors import InputError
-from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json
+from attnlab.errors import InputError, TrainingInterrupted
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_text
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
 from attnlab.recipes.run_data import split_for_config
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
 from attnlab.train.distributed import setup
-from attnlab.train.loop import TensorData, fit, predict_logits
+from attnlab.train.loop import Checkpointer, TensorData, fit, predict_logits
+from attnlab.train.resume import CHECKPOINT_FILE, TrainingState, load_checkpoint, run_fingerprint
 
 
 def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: list[str]) -> tuple[str | None, str]:
@@ -77,8 +80,34 @@ def make_progress(console: Console) -> Progress:
                     TimeElapsedColumn(), console=console, transient=False)
 
 
-def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None) -> dict[str, Any] | None:
+def _tokenizer_and_state(ctx: Any, run: RunDirectory | None, cfg: RunConfig, train_texts: list[str],
+                         fingerprint: str) -> tuple[Tokenizer, TrainingState | None]:
+    """The run's tokenizer (trained on rank 0 and saved at once, or reloaded when resuming) and the checkpoint to
+    resume from; rank 0's on every rank."""
+    tokenizer, state = None, None
+    if ctx.is_main:
+        tok_path, ckpt_path = run.path / TOKENIZER_FILE, run.path / CHECKPOINT_FILE
+        if run.resumed and tok_path.is_file():
+            tokenizer = load_tokenizer(tok_path)
+            state = load_checkpoint(ckpt_path, fingerprint=fingerprint) if ckpt_path.is_file() else None
+        else:
+            tokenizer = train_tokenizer(train_texts, vocab_size=cfg.model.vocab_size)
+            save_tokenizer(tokenizer, tok_path)
+        history = run.path / "history.jsonl"  # the checkpoint's history is the truth (a kill may follow an append)
+        atomic_write_text(history, "".join(json.dumps(r) + "\n" for r in (state.history if state else [])))
+    if ctx.enabled:
+        tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
+        state = ctx.broadcast(state)
+    return tokenizer, state
+
+
+def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None,
+                     resume: bool = False) -> dict[str, Any] | None:
     """Run the whole recipe and return the report dictionary (also written as report.json).
+
+    The run is built in ``.NAME.partial`` beside ``out_dir`` with a checkpoint written at every epoch end and
+    every ``cfg.train.checkpoint_every`` steps; ``resume=True`` continues a run that was killed or interrupted
+    from its last checkpoint (on CPU, to the same result as an uninterrupted run).
 
     Under torchrun every rank runs this function; rank 0 writes the run directory and returns the report, the
     other ranks return ``None`` (see :mod:`attnlab.train.distributed`).
@@ -94,91 +123,110 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     index = {lab: i for i, lab in enumerate(labels)}
     label_idx = np.array([index[lab] for lab in data.labels], dtype=np.int64)
     positive, positive_source = choose_positive_label(cfg, labels, [data.labels[i] for i in split.train])
+    fingerprint = run_fingerprint(cfg.to_dict(), split.fingerprint)
+    run = RunDirectory(out_dir, resumable=True, resume=resume) if ctx.is_main else None
+    with run if run is not None else contextlib.nullcontext():
+        tokenizer, state = _tokenizer_and_state(ctx, run, cfg, texts["train"], fingerprint)
+        enc, truncated = {}, {}
+        for name in ("train", "val", "test"):
+            enc[name], truncated[name] = encode_split(tokenizer, texts[name], label_idx[getattr(split, name)],
+                                                      cfg.model.max_len)
+        vocab_size, pad_id = tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")
+        device = resolve_device(device_name)
+        model = build_classifier(cfg.model, n_classes=len(labels), vocab_size=vocab_size, pad_id=pad_id).to(device)
+        class_weights = None
+        if cfg.train.class_weights == "balanced":
+            counts = np.bincount(enc["train"].labels, minlength=len(labels)).clip(min=1)
+            class_weights = torch.tensor(len(enc["train"]) / (len(labels) * counts), dtype=torch.float32)
 
-    tokenizer = train_tokenizer(texts["train"], vocab_size=cfg.model.vocab_size) if ctx.is_main else None
-    if ctx.enabled:  # rank 0's vocabulary everywhere
-        tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
-    enc, truncated = {}, {}
-    for name in ("train", "val", "test"):
-        enc[name], truncated[name] = encode_split(tokenizer, texts[name], label_idx[getattr(split, name)],
-                                                  cfg.model.max_len)
-    vocab_size, pad_id = tokenizer.get_vocab_size(), tokenizer.token_to_id("[PAD]")
-    device = resolve_device(device_name)
-    model = build_classifier(cfg.model, n_classes=len(labels), vocab_size=vocab_size, pad_id=pad_id).to(device)
-    class_weights = None
-    if cfg.train.class_weights == "balanced":
-        counts = np.bincount(enc["train"].labels, minlength=len(labels)).clip(min=1)
-        class_weights = torch.tensor(len(enc["train"]) / (len(labels) * counts), dtype=torch.float32)
+        def val_metrics(logits: np.ndarray) -> dict[str, float]:
+            rep = classification_report(enc["val"].labels, logits.argmax(1), labels=list(range(len(labels))))
+            m = rep["metrics"]
+            return {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "mcc": m["mcc"],
+                    "balanced_accuracy": m["balanced_accuracy"]}
 
-    def val_metrics(logits: np.ndarray) -> dict[str, float]:
-        rep = classification_report(enc["val"].labels, logits.argmax(1), labels=list(range(len(labels))))
-        m = rep["metrics"]
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "mcc": m["mcc"],
-                "balanced_accuracy": m["balanced_accuracy"]}
+        def train_and_test(on_epoch, progress) -> tuple[Any, np.ndarray]:
+            checkpointer = None if run is None else Checkpointer(run.path / CHECKPOINT_FILE, fingerprint,
+                                                                 cfg.train.checkpoint_every)
+            try:
+                result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
+                             on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights,
+                             ctx=ctx, checkpointer=checkpointer, resume=state)
+            except KeyboardInterrupt:
+                if run is not None and (run.path / CHECKPOINT_FILE).is_file():
+                    raise TrainingInterrupted(
+                        f"the last checkpoint is in {run.path / CHECKPOINT_FILE}; run the same command with "
+                        "--resume to continue from it") from None
+                raise
+            return result, predict_logits(model, enc["test"], device=device, ctx=ctx)  # every test row once
 
-    def train_and_test(on_epoch, progress) -> tuple[Any, np.ndarray]:
-        result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
-                     on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights, ctx=ctx)
-        return result, predict_logits(model, enc["test"], device=device, ctx=ctx)  # every test row exactly once
+        if run is None:  # other ranks train and evaluate their shards; only rank 0 writes
+            with Progress(disable=True) as progress:
+                train_and_test(lambda record: None, progress)
+            ctx.barrier()
+            return None
+        return _finish(run, ctx, cfg, console, train_and_test, t_start=t_start, data=data, split=split, texts=texts,
+                       enc=enc, truncated=truncated, labels=labels, positive=positive,
+                       positive_source=positive_source, model=model, tokenizer=tokenizer, device=device)
 
-    if not ctx.is_main:  # other ranks train and evaluate their shards; only rank 0 writes
-        with Progress(disable=True) as progress:
-            train_and_test(lambda record: None, progress)
-        ctx.barrier()
-        return None
-    with RunDirectory(out_dir) as run:
-        history_path = run.path / "history.jsonl"
 
-        def on_epoch(record: dict[str, Any]) -> None:
-            append_jsonl(history_path, record)
+def _finish(run: RunDirectory, ctx: Any, cfg: RunConfig, console: Console, train_and_test, *, t_start: float,
+            data: Any, split: Any, texts: dict, enc: dict, truncated: dict, labels: list[str], positive: str | None,
+            positive_source: str, model: torch.nn.Module, tokenizer: Tokenizer, device: torch.device
+            ) -> dict[str, Any]:
+    """Rank 0: train, then write the model, predictions, report (baselines, findings, verdict) and commit."""
+    history_path = run.path / "history.jsonl"
 
-        with make_progress(console) as progress:
-            result, test_logits = train_and_test(on_epoch, progress)
-        save_tokenizer(tokenizer, run.path / TOKENIZER_FILE)
-        save_classifier(run.path, model, cfg, labels=labels, positive_label=positive,
-                        vocab_size=vocab_size, pad_id=pad_id)
-        logits = torch.from_numpy(test_logits)
-        proba = torch.softmax(logits.double(), dim=1).numpy()
-        y_true = [labels[i] for i in enc["test"].labels]
-        y_pred = [labels[i] for i in proba.argmax(1)]
-        report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
-                                   seed=cfg.train.seed)
-        report["baselines"] = compare_with_baselines(  # same train/val/test split as the attention model
-            texts["train"], [data.labels[i] for i in split.train], texts["val"], [data.labels[i] for i in split.val],
-            texts["test"], y_true, y_pred, labels=labels, positive_label=positive, seed=cfg.train.seed)
-        report["run"] = {
-            "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
-            "processes": ctx.world_size,
-            "config": cfg.to_dict(), "positive_label_source": positive_source,
-            "data": {"source": cfg.data.source, "n_rows": len(data.texts), "n_train": len(split.train),
-                     "n_val": len(split.val), "n_test": len(split.test),
-                     "duplicate_rows": split.n_duplicate_texts, "duplicate_groups": split.n_duplicate_groups,
-                     "duplicates_grouped_by": "nfkc|casefold|punctuation:removed|whitespace:collapsed",
-                     "split_fingerprint": split.fingerprint, "truncated": truncated,
-                     "label_counts": {name: dict(Counter(data.labels[i] for i in getattr(split, name)))
-                                      for name in ("train", "val", "test")},
-                     "dataset": describe(cfg.data.source), "split_notes": list(split.notes)},
-            "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                         "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
-                         "selected_on": "validation", "seconds": round(result.seconds, 2)},
-        }
-        # Exact duplicates (by the leakage key) were grouped into one split; near-duplicates can still
-        # straddle splits, and an official test split cannot be regrouped. Label conflicts: whole data set.
-        overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},
-                                 seed=cfg.train.seed)
-        annotate(report, history=result.history, overlap=overlap,
-                 extra=[*conflict_findings(label_conflicts(data.texts, data.labels), "the data set"),
-                        *baseline_findings(report)])
-        header = ["id", "text", "label", "prediction"] + [f"p_{lab}" for lab in labels]
-        rows = ([int(i), texts["test"][k], y_true[k], y_pred[k], *(f"{p:.6g}" for p in proba[k])]
-                for k, i in enumerate(split.test))
-        atomic_write_csv(run.path / "predictions.csv", header, rows)
-        report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
-        atomic_write_json(run.path / "report.json", report)
-        from attnlab.recipes.report import render_report
+    def on_epoch(record: dict[str, Any]) -> None:
+        append_jsonl(history_path, record)
 
-        render_report(run.path)  # report.html from the files just written, exactly as `attnlab report` does
-        run.commit()
+    with make_progress(console) as progress:
+        result, test_logits = train_and_test(on_epoch, progress)
+    (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)  # the finished run keeps the model, not the checkpoint
+    save_classifier(run.path, model, cfg, labels=labels, positive_label=positive,
+                    vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.token_to_id("[PAD]"))
+    logits = torch.from_numpy(test_logits)
+    proba = torch.softmax(logits.double(), dim=1).numpy()
+    y_true = [labels[i] for i in enc["test"].labels]
+    y_pred = [labels[i] for i in proba.argmax(1)]
+    report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
+                               seed=cfg.train.seed)
+    report["baselines"] = compare_with_baselines(  # same train/val/test split as the attention model
+        texts["train"], [data.labels[i] for i in split.train], texts["val"], [data.labels[i] for i in split.val],
+        texts["test"], y_true, y_pred, labels=labels, positive_label=positive, seed=cfg.train.seed)
+    report["run"] = {
+        "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
+        "processes": ctx.world_size,
+        "config": cfg.to_dict(), "positive_label_source": positive_source,
+        "data": {"source": cfg.data.source, "n_rows": len(data.texts), "n_train": len(split.train),
+                 "n_val": len(split.val), "n_test": len(split.test),
+                 "duplicate_rows": split.n_duplicate_texts, "duplicate_groups": split.n_duplicate_groups,
+                 "duplicates_grouped_by": "nfkc|casefold|punctuation:removed|whitespace:collapsed",
+                 "split_fingerprint": split.fingerprint, "truncated": truncated,
+                 "label_counts": {name: dict(Counter(data.labels[i] for i in getattr(split, name)))
+                                  for name in ("train", "val", "test")},
+                 "dataset": describe(cfg.data.source), "split_notes": list(split.notes)},
+        "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                     "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
+                     "selected_on": "validation", "seconds": round(result.seconds, 2)},
+    }
+    # Exact duplicates (by the leakage key) were grouped into one split; near-duplicates can still
+    # straddle splits, and an official test split cannot be regrouped. Label conflicts: whole data set.
+    overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},
+                             seed=cfg.train.seed)
+    annotate(report, history=result.history, overlap=overlap,
+             extra=[*conflict_findings(label_conflicts(data.texts, data.labels), "the data set"),
+                    *baseline_findings(report)])
+    header = ["id", "text", "label", "prediction"] + [f"p_{lab}" for lab in labels]
+    rows = ([int(i), texts["test"][k], y_true[k], y_pred[k], *(f"{p:.6g}" for p in proba[k])]
+            for k, i in enumerate(split.test))
+    atomic_write_csv(run.path / "predictions.csv", header, rows)
+    report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
+    atomic_write_json(run.path / "report.json", report)
+    from attnlab.recipes.report import render_report
+
+    render_report(run.path)  # report.html from the files just written, exactly as `attnlab report` does
+    run.commit()
     ctx.barrier()
     return report

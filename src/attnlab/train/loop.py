@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from attnlab.train.distributed import SINGLE, DistContext, gather_rows, shard_indices
 from attnlab.train.optim import build_optimizer, warmup_linear_decay
+from attnlab.train.resume import TrainingState, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,50 @@ class EpochSelector:
             model.load_state_dict(self.best_state)
 
 
+@dataclass
+class Checkpointer:
+    """Where and how often :func:`fit` writes its resumable state (rank 0 only; atomic single-file writes).
+
+    Attributes:
+        path: The checkpoint file.
+        fingerprint: :func:`~attnlab.train.resume.run_fingerprint` of the run (checked on resume).
+        every: Also write every this many steps within an epoch (0: at epoch ends only).
+    """
+
+    path: Any
+    fingerprint: str
+    every: int = 0
+    writes: int = 0
+
+    def save(self, *, epoch: int, step: int, epoch_rng: dict[str, Any], model: torch.nn.Module, optimizer: Any,
+             scheduler: Any, result: FitResult, selector: EpochSelector, sums: dict[str, float]) -> None:
+        state = TrainingState(
+            epoch=epoch, step=step, epoch_rng=epoch_rng, sums=sums, history=result.history,
+            best_epoch=result.best_epoch, best_score=result.best_score, since_best=selector.since_best,
+            fingerprint=self.fingerprint, model=model.state_dict(), optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(), best=selector.best_state, rng_torch=torch.get_rng_state(),
+            rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+        save_checkpoint(self.path, state)
+        self.writes += 1
+
+
+def _restore(state: TrainingState, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+             rng: np.random.Generator, result: FitResult, selector: EpochSelector) -> None:
+    """Put a checkpoint's weights, optimizer, schedule, RNGs, history and early-stopping state back."""
+    model.load_state_dict(state.model)
+    optimizer.load_state_dict(state.optimizer)
+    scheduler.load_state_dict(state.scheduler)
+    rng.bit_generator.state = state.epoch_rng
+    if state.rng_torch is not None:
+        torch.set_rng_state(state.rng_torch)
+    if state.rng_cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state.rng_cuda)
+    result.history = list(state.history)
+    result.best_epoch, result.best_score = state.best_epoch, state.best_score
+    selector.since_best = state.since_best
+    selector.best_state = state.best
+
+
 def fit(
     model: torch.nn.Module,
     train: TensorData,
@@ -146,6 +191,8 @@ def fit(
     device: torch.device,
     class_weights: torch.Tensor | None = None,
     ctx: DistContext = SINGLE,
+    checkpointer: Checkpointer | None = None,
+    resume: TrainingState | None = None,
 ) -> FitResult:
     """Train ``model`` and leave it holding the weights of the best validation epoch.
 
@@ -159,6 +206,10 @@ def fit(
 
     The fast path (:mod:`attnlab.train.fast`): ``train_cfg.precision`` sets autocast (``auto``: bf16 on CUDA,
     float32 on CPU) and ``train_cfg.compile`` compiles the model in place for training and inference.
+
+    ``checkpointer`` writes a :class:`~attnlab.train.resume.TrainingState` at every epoch end and every
+    ``checkpointer.every`` steps; ``resume`` (one such state) continues from it. On CPU in one process a resumed
+    run takes exactly the steps an uninterrupted one takes (same batches, dropout masks, optimizer and schedule).
     """
     from attnlab.train.fast import autocast, classifier_autocast_dtype, compile_model
 
@@ -185,16 +236,33 @@ def fit(
     weight = class_weights.to(device) if class_weights is not None else None
     result, selector, t0 = FitResult(), EpochSelector(cfg.patience), time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch, skip, sums = 1, 0, {"loss_sum": 0.0, "n_seen": 0, "tokens": 0}
+    if resume is not None:
+        first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
+        _restore(resume, model, optimizer, scheduler, rng, result, selector)
+        progress.update(task, completed=(first_epoch - 1) * steps_per_epoch + skip)
+
+    def save(epoch: int, step: int, epoch_rng: dict[str, Any], loss_sum: float, n_seen: int, tokens: int) -> None:
+        if checkpointer is not None and ctx.is_main:
+            checkpointer.save(epoch=epoch, step=step, epoch_rng=epoch_rng, model=model, optimizer=optimizer,
+                              scheduler=scheduler, result=result, selector=selector,
+                              sums={"loss_sum": loss_sum, "n_seen": n_seen, "tokens": tokens})
+
+    for epoch in range(first_epoch, cfg.epochs + 1):
         trained.train()
         t_epoch, loss_sum, n_seen, tokens = time.perf_counter(), 0.0, 0, 0
+        if skip:  # resuming inside this epoch: the running sums of the batches already done
+            loss_sum, n_seen, tokens = sums["loss_sum"], int(sums["n_seen"]), int(sums["tokens"])
+        epoch_rng = copy.deepcopy(rng.bit_generator.state)  # the batch order below is drawn from this state
         if sampler is None:
             batches = batch_order(train.lengths, cfg.batch_size, rng)
         else:
             sampler.set_epoch(epoch)
             shard = np.fromiter(iter(sampler), dtype=np.int64)
             batches = [shard[b] for b in batch_order(train.lengths[shard], cfg.batch_size, rng)]
-        for idx in batches:
+        for step, idx in enumerate(batches, start=1):
+            if step <= skip:
+                continue
             ids, mask, labels = to_batch(train, idx, device)
             with autocast(device, dtype):
                 logits = trained(ids, mask).logits  # (B, C)
@@ -211,6 +279,10 @@ def fit(
             tps = tokens / max(time.perf_counter() - t_epoch, 1e-9)
             progress.update(task, advance=1, loss=loss_sum / n_seen,
                             tps=tps, description=f"epoch {epoch}/{cfg.epochs}")
+            if checkpointer is not None and checkpointer.every and step % checkpointer.every == 0 \
+                    and step < len(batches):
+                save(epoch, step, epoch_rng, loss_sum, n_seen, tokens)
+        skip = 0
         train_seconds = time.perf_counter() - t_epoch
         if ctx.enabled:  # the epoch's loss and throughput over all ranks
             totals = torch.tensor([loss_sum, n_seen, tokens], dtype=torch.float64)
@@ -226,6 +298,7 @@ def fit(
         score = -math.inf if score is None else score
         if selector.observe(model, result, record, score, on_epoch):
             break
+        save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0, 0)  # the next epoch starts from here
     progress.update(task, completed=total)
     selector.restore(model)
     result.seconds = time.perf_counter() - t0

@@ -1,0 +1,147 @@
+"""Training checkpoints that survive SIGKILL, and resuming from them to the same result.
+
+One checkpoint is ONE safetensors file, written to a temporary name and renamed into place (atomic on POSIX):
+a kill at any moment leaves either the previous checkpoint or the new one, never a mix. It holds
+
+- tensors: the model (``model.*``), the optimizer's per-parameter state (``optim.<i>.<name>``), the weights
+  of the best epoch so far (``best.*``), torch's RNG state (``rng.torch``, and ``rng.cuda.<i>``);
+- JSON in the safetensors metadata (``attnlab_state``): epoch and step (the data-order position), the
+  NumPy generator's state at the start of the epoch (the batch order is regenerated from it and the first
+  ``step`` batches are skipped), the running loss sums of the epoch, the optimizer's param groups, the
+  scheduler, the early-stopping state and the history so far, and a fingerprint of the run's config and data
+  split so a checkpoint is never applied to a different run.
+
+Nothing is ever unpickled: loading is ``safetensors.safe_open`` plus ``json.loads``. A file that does not
+parse is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attnlab.errors import InputError
+from attnlab.io import RunDirectory
+
+__all__ = ["CHECKPOINT_FILE", "TrainingState", "load_checkpoint", "run_fingerprint", "save_checkpoint"]
+
+CHECKPOINT_FILE = RunDirectory.checkpoint_name  # kept by a resumable RunDirectory whatever stops the run
+_FORMAT = "attnlab.checkpoint/1"
+
+
+def run_fingerprint(config: dict[str, Any], split_fingerprint: str) -> str:
+    """16 hex digits identifying a run's configuration and data split (what a checkpoint may be resumed into)."""
+    doc = json.dumps({"config": config, "split": split_fingerprint}, sort_keys=True)
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class TrainingState:
+    """Everything :func:`attnlab.train.loop.fit` needs to continue exactly where it stopped.
+
+    ``step`` counts the batches of ``epoch`` already done (0 at an epoch boundary); ``epoch_rng`` is the
+    NumPy generator state from which that epoch's batch order is drawn.
+    """
+
+    epoch: int
+    step: int
+    epoch_rng: dict[str, Any]
+    sums: dict[str, float]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_score: float
+    since_best: int
+    fingerprint: str
+    model: dict[str, torch.Tensor] = field(default_factory=dict)
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    best: dict[str, torch.Tensor] | None = None
+    rng_torch: torch.Tensor | None = None
+    rng_cuda: list[torch.Tensor] = field(default_factory=list)
+
+
+def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors and JSON (param groups and non-tensor state values)."""
+    tensors, extra = {}, {}
+    for idx, values in state["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                extra.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "extra": extra}
+
+
+def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
+    """Write ``state`` as one safetensors file, atomically (temporary file in the same folder, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.model.items()}
+    optim_tensors, optim_json = _optimizer_tensors(state.optimizer)
+    tensors.update(optim_tensors)
+    if state.best is not None:
+        tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in state.best.items()})
+    if state.rng_torch is not None:
+        tensors["rng.torch"] = state.rng_torch.cpu()
+    for i, s in enumerate(state.rng_cuda):
+        tensors[f"rng.cuda.{i}"] = s.cpu()
+    doc = {"format": _FORMAT, "epoch": state.epoch, "step": state.step, "epoch_rng": state.epoch_rng,
+           "sums": state.sums, "history": state.history, "best_epoch": state.best_epoch,
+           "best_score": state.best_score if np.isfinite(state.best_score) else None, "since_best": state.since_best,
+           "fingerprint": state.fingerprint, "optimizer": optim_json, "scheduler": state.scheduler}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"attnlab_state": json.dumps(doc)})
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
+    """Read a checkpoint written by :func:`save_checkpoint`, refusing a damaged one or one from another run."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        doc = json.loads(meta["attnlab_state"])
+        if doc.get("format") != _FORMAT:
+            raise KeyError("format")
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"the checkpoint {path} is damaged or not an attnlab checkpoint ({exc.__class__.__name__}); "
+                         "delete the interrupted run's folder and train again") from None
+    if doc["fingerprint"] != fingerprint:
+        raise InputError(f"the checkpoint {path} belongs to a run with a different configuration or data split; "
+                         "resume with exactly the same data and flags as the interrupted run")
+    optim_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            optim_state.setdefault(int(idx), {})[name] = value
+    for idx, extra in doc["optimizer"]["extra"].items():
+        optim_state.setdefault(int(idx), {}).update(extra)
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k[9:]))]
+    return TrainingState(
+        epoch=doc["epoch"], step=doc["step"], epoch_rng=doc["epoch_rng"], sums=doc["sums"], history=doc["history"],
+        best_epoch=doc["best_epoch"], best_score=-np.inf if doc["best_score"] is None else doc["best_score"],
+        since_best=doc["since_best"], fingerprint=doc["fingerprint"],
+        model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+        optimizer={"state": optim_state, "param_groups": doc["optimizer"]["param_groups"]},
+        scheduler=doc["scheduler"], best=best, rng_torch=tensors.get("rng.torch"), rng_cuda=cuda)

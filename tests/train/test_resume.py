@@ -1,0 +1,119 @@
+"""Kill a training process with SIGKILL in the middle of an epoch, resume it, and get the uninterrupted run's
+result: the same weights, history and test metrics (CPU, one process). Ctrl-C keeps the checkpoint and says where
+it is; a damaged checkpoint or changed flags are refused."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from attnlab.cli import main
+from attnlab.data.tokenizers import save_tokenizer, train_tokenizer
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "sms_small.csv"
+FLAGS = ["--d-model", "32", "--heads", "2", "--layers", "1", "--d-ff", "64", "--epochs", "6", "--vocab-size", "600",
+         "--max-len", "48", "--lr", "3e-3", "--batch-size", "16", "--checkpoint-every", "4", "--dropout", "0.1",
+         "--patience", "0"]
+TIMING = {"seconds", "train_tokens_per_s"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def command(out, *extra):
+    return [sys.executable, "-m", "attnlab", "train", str(FIXTURE), "--out", str(out), *FLAGS, *extra]
+
+
+def checkpoint_position(partial):
+    """(epoch, step) of the checkpoint in ``partial``, or None while there is none (or it is being replaced)."""
+    path = partial / "checkpoint.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            doc = json.loads(fh.metadata()["attnlab_state"])
+    except Exception:
+        return None
+    return doc["epoch"], doc["step"]
+
+
+def start_and_stop(out, sig, until):
+    """Start training, wait until the checkpoint satisfies ``until(epoch, step)``, send ``sig``; return the process."""
+    partial = out.parent / f".{out.name}.partial"
+    proc = subprocess.Popen(command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        pos = checkpoint_position(partial)
+        if pos is not None and until(*pos):
+            proc.send_signal(sig)
+            break
+        time.sleep(0.01)
+    proc.wait(timeout=120)
+    return proc, partial
+
+
+def history(run):
+    rows = [json.loads(line) for line in (run / "history.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("resume") / "uninterrupted"
+    proc = subprocess.run(command(out), capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_run(reference, tmp_path):
+    out = tmp_path / "killed"
+    proc, partial = start_and_stop(out, signal.SIGKILL, lambda epoch, step: epoch >= 3 and step > 0)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed mid-epoch"
+    assert not out.exists() and partial.is_dir()
+    epoch, step = checkpoint_position(partial)
+    assert epoch >= 3 and step > 0  # a mid-epoch checkpoint: the data-order position matters
+    resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not partial.exists() and not (out / "checkpoint.safetensors").exists()
+    a, b = load_file(str(reference / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert history(out) == history(reference)
+    ra = json.loads((reference / "report.json").read_text(encoding="utf-8"))
+    rb = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert json.dumps(rb["metrics"], sort_keys=True) == json.dumps(ra["metrics"], sort_keys=True)
+    assert rb["intervals"] == ra["intervals"]
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_where_it_is(tmp_path):
+    out = tmp_path / "interrupted"
+    proc, partial = start_and_stop(out, signal.SIGINT, lambda epoch, step: epoch >= 2)
+    err = proc.stderr.read()
+    assert proc.returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("attnlab: interrupted; the last checkpoint is in ") and "--resume" in last
+    assert "Traceback" not in err and str(partial / "checkpoint.safetensors") in last
+    assert not out.exists()
+
+    code = main(["train", str(FIXTURE), "--out", str(out), *FLAGS])  # a fresh start would take the folder over
+    assert code == 2 and partial.is_dir()
+    code = main(["train", str(FIXTURE), "--out", str(out), *FLAGS[:-2], "--patience", "3", "--resume"])
+    assert code == 2 and partial.is_dir()  # other flags: another run, refused
+    assert main(["train", str(FIXTURE), "--out", str(out), *FLAGS, "--resume"]) == 0
+    assert (out / "report.json").is_file() and not partial.exists()
+
+
+def test_resume_refuses_nothing_to_resume_and_damaged_checkpoints(tmp_path, capsys):
+    assert main(["train", str(FIXTURE), "--out", str(tmp_path / "none"), *FLAGS, "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    partial = tmp_path / ".damaged.partial"
+    partial.mkdir()
+    save_tokenizer(train_tokenizer(["free prize now", "see you soon"], vocab_size=60, min_frequency=1),
+                   partial / "tokenizer.json")
+    (partial / "checkpoint.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    code = main(["train", str(FIXTURE), "--out", str(tmp_path / "damaged"), *FLAGS, "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "damaged" in err
