@@ -155,6 +155,33 @@ def test_predict_refuses_a_tampered_model(run_dir, tmp_path, capsys):
     assert "does not match the size/sha256" in capsys.readouterr().err
 
 
+def test_predict_refuses_a_swapped_tokenizer(run_dir, tmp_path, capsys):
+    """A tokenizer.json edited after training maps words to other ids: refused by its recorded sha256."""
+    import json
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    assert "tokenizer.json" in json.loads((copy / "config.json").read_text(encoding="utf-8"))["files"]
+    doc = json.loads((copy / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = doc["model"]["vocab"]
+    a, b = sorted(vocab)[-2:]
+    vocab[a], vocab[b] = vocab[b], vocab[a]
+    (copy / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["predict", str(copy), "hello"]) == 2
+    assert "tokenizer.json does not match the size/sha256" in capsys.readouterr().err
+
+
+def test_nothing_in_attnlab_unpickles():
+    """Weights load through safetensors and configs through JSON: no pickle, no torch.load, no np.load."""
+    import re
+    src = Path(__file__).parents[1] / "src" / "attnlab"
+    offenders = [f"{path.relative_to(src)}:{n}" for path in src.rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                 if re.search(r"\b(torch\.load|np\.load|numpy\.load|pickle\.loads?|import pickle|dill|joblib\.load)\b",
+                              line.split("#")[0])]
+    assert offenders == []
+
+
 def test_predict_on_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["predict", str(tmp_path), "hello"]) == 2
     assert "not an attnlab run directory" in capsys.readouterr().err

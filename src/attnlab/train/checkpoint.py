@@ -22,6 +22,12 @@ from attnlab.io import atomic_write_json, sha256_file
 MODEL_FILE, CONFIG_FILE, TOKENIZER_FILE = "model.safetensors", "config.json", "tokenizer.json"
 
 
+def _file_records(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of each existing file, for config.json (checked again on every load)."""
+    return {name: {"bytes": (run_dir / name).stat().st_size, "sha256": sha256_file(run_dir / name)}
+            for name in names if (run_dir / name).is_file()}
+
+
 def save_classifier(run_dir: Path, model: torch.nn.Module, cfg: RunConfig, *, labels: list[str],
                     positive_label: str | None, vocab_size: int, pad_id: int) -> dict[str, Any]:
     """Write model.safetensors and config.json into ``run_dir`` (the tokenizer is saved by the caller)."""
@@ -35,7 +41,7 @@ def save_classifier(run_dir: Path, model: torch.nn.Module, cfg: RunConfig, *, la
         "positive_label": positive_label,
         "vocab_size": vocab_size,
         "pad_id": pad_id,
-        "files": {MODEL_FILE: {"bytes": weights.stat().st_size, "sha256": sha256_file(weights)}},
+        "files": _file_records(run_dir, [MODEL_FILE, TOKENIZER_FILE]),  # the tokenizer too, when already saved
     }
     pruned = getattr(model, "pruned_heads", None)
     if pruned:  # {"layer": [original head indices]}: load_classifier prunes the same heads before loading
@@ -84,15 +90,16 @@ def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") 
     try:
         meta = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         cfg = RunConfig.from_dict(meta["config"])
-        recorded = meta["files"][MODEL_FILE]
+        recorded = [name for name in meta["files"] if name in (MODEL_FILE, TOKENIZER_FILE)]
+        if MODEL_FILE not in recorded:
+            raise KeyError(MODEL_FILE)
         pruned = _pruned_heads(meta)
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InputError(f"{run_dir / CONFIG_FILE} is damaged ({exc.__class__.__name__}); "
                          "re-run training to recreate it") from None
-    weights = run_dir / MODEL_FILE
-    if weights.stat().st_size != recorded["bytes"] or sha256_file(weights) != recorded["sha256"]:
-        raise InputError(f"{weights} does not match the size/sha256 recorded in config.json (corrupted or "
-                         "replaced); restore the original file or re-run training")
+    weights = _verified(run_dir, meta, MODEL_FILE)
+    for name in recorded:  # runs written before tokenizer hashes were recorded check the weights only
+        _verified(run_dir, meta, name)
     try:
         model = build_classifier(cfg.model, n_classes=len(meta["labels"]), vocab_size=meta["vocab_size"],
                                  pad_id=meta["pad_id"], pruned_heads=pruned)
@@ -115,8 +122,7 @@ def save_translator(run_dir: Path, model: torch.nn.Module, cfg: Any, *, src_voca
 
     weights = run_dir / MODEL_FILE
     save_model(model, str(weights), metadata={"format": "pt", "attnlab_version": __version__})
-    files = {name: {"bytes": (run_dir / name).stat().st_size, "sha256": sha256_file(run_dir / name)}
-             for name in [MODEL_FILE, *tokenizer_files]}
+    files = _file_records(run_dir, [MODEL_FILE, *tokenizer_files])
     meta = {"attnlab_version": __version__, "task": "translate", "config": cfg.to_dict(),
             "src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size, **special, "files": files}
     atomic_write_json(run_dir / CONFIG_FILE, meta)
@@ -135,7 +141,7 @@ class LoadedTranslator:
 def _verified(run_dir: Path, meta: dict[str, Any], name: str) -> Path:
     path, recorded = run_dir / name, meta["files"].get(name)
     if not path.is_file():
-        raise InputError(f"{run_dir} is not a complete translation run ({name} is missing); re-run training")
+        raise InputError(f"{run_dir} is not a complete run ({name} is missing); restore it or re-run training")
     if recorded is None or path.stat().st_size != recorded["bytes"] or sha256_file(path) != recorded["sha256"]:
         raise InputError(f"{path} does not match the size/sha256 recorded in config.json (corrupted or replaced); "
                          "restore the original file or re-run training")
