@@ -47,3 +47,22 @@ def test_translation_gpu_tiny_run_on_cpu_compares_both_libraries(tmp_path):
     assert set(doc["ratio"]) == {"greedy", "beam4"}
     assert all(n == doc["batch_size"] for n in doc["full_length"].values())
     assert doc["device"] == "cpu" and doc["dtype"] == "fp32"
+
+
+def test_encoder_speed_tiny_cases_on_cpu_compare_with_their_peers(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    bench = _load("encoder_speed")
+    paths = []
+    for case in ("attention", "train", "varlen"):
+        paths.append(tmp_path / f"{case}.json")
+        assert bench.main(["--case", case, "--tiny", "--device", "cpu", "--json", str(paths[-1])]) == 0
+    attention, train, varlen = (json.loads(p.read_text()) for p in paths)
+    assert set(attention["value"]) == {"attnlab MHA", "torch nn.MHA", "raw SDPA"} and attention["unit"] == "ms/step"
+    assert set(train["ratio"]) == {"attnlab"} and train["peer"] == "hf" and train["hf_attn"] == "sdpa"
+    assert set(varlen["ratio"]) == {"attnlab", "attnlab padded"} and varlen["unit"] == "real tok/s"
+    assert varlen["packed_max_diff"] < 1e-5 and 0 < varlen["padding_share"] < 1
+    assert all(v > 0 for doc in (attention, train, varlen) for v in doc["value"].values())
+    capsys.readouterr()
+    assert bench.main(["--table", *map(str, paths)]) == 0
+    table = capsys.readouterr().out
+    assert "varlen 4x16" in table and "attnlab padded" in table and "(GPU bar 3x)" in table
