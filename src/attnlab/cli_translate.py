@@ -19,10 +19,10 @@ SAMPLE = "bible-en-de-sample"
 _SHARED = {"model": ("n_heads", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
            "train": ("epochs", "lr", "patience", "monitor", "seed")}
 _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "positions"),
-        "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing"),
+        "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing", "checkpoint_every"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
-_CLASSIFY_ONLY = {"checkpoint_every": "--checkpoint-every", "class_weights": "--class-weights", "positive_label": "--positive", "batch_size": "--batch-size "
+_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 
 
@@ -57,9 +57,6 @@ def translation_config_from_args(args: argparse.Namespace):
     from attnlab.config import translation_preset
 
     given = {k: v for k, v in vars(args).items() if v is not None}
-    if given.get("resume"):
-        raise InputError("--resume continues classification runs only (translation runs have no checkpoints yet); "
-                         "start the translation run again without --resume")
     for key, flag in _CLASSIFY_ONLY.items():
         if key in given:
             raise InputError(f"{flag} applies to classification only; drop it for --task translate")
@@ -89,7 +86,9 @@ def cmd_train_translation(args: argparse.Namespace, console: Callable[..., Any])
     from attnlab.recipes.train_translation import train_translation
     from attnlab.report.translation_terminal import render_translation_summary
 
-    report = train_translation(cfg, out, console=console(stderr=True))
+    if args.resume and not args.out:
+        raise InputError("--resume needs --out NAME: the run directory of the interrupted run")
+    report = train_translation(cfg, out, console=console(stderr=True), resume=args.resume)
     render_translation_summary(report, console())
     print(f"run directory: {out}")
     return 0

@@ -292,8 +292,11 @@ class Seq2SeqTrainConfig:
     monitor: Literal["bleu", "val_loss"] = "bleu"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
+    checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: only at epoch ends)
 
     def validate(self) -> None:
+        if self.checkpoint_every < 0:
+            raise InputError(f"checkpoint_every must be >= 0 steps (0 = at epoch ends only), got {self.checkpoint_every}")
         for name in ("epochs", "batch_tokens"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -117,3 +117,52 @@ def test_resume_refuses_nothing_to_resume_and_damaged_checkpoints(tmp_path, caps
     code = main(["train", str(FIXTURE), "--out", str(tmp_path / "damaged"), *FLAGS, "--resume"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "damaged" in err
+
+
+@pytest.fixture(scope="module")
+def pairs_tsv(tmp_path_factory):
+    """200 pairs of the shipped sample as a TSV (src, tgt)."""
+    import csv
+
+    from attnlab.data.parallel import read_parallel
+
+    sample = read_parallel("bible-en-de-sample")
+    rows = sorted(np.random.default_rng(1).choice(len(sample), 200, replace=False).tolist())
+    path = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["src", "tgt"])
+        writer.writerows((sample.sources[i], sample.targets[i]) for i in rows)
+    return path
+
+
+def test_translation_sigkill_then_resume_gives_the_same_model(pairs_tsv, tmp_path):
+    flags = ["--task", "translate", "--epochs", "4", "--d-model", "32", "--heads", "2", "--layers", "1", "--d-ff", "64",
+             "--vocab-size", "300", "--beam", "1", "--max-new-tokens", "16", "--batch-tokens", "600",
+             "--precision", "fp32", "--checkpoint-every", "2", "--dropout", "0.1", "--patience", "0"]
+
+    def cmd(out, *extra):
+        return [sys.executable, "-m", "attnlab", "train", str(pairs_tsv), "--out", str(out), *flags, *extra]
+
+    reference = tmp_path / "reference"
+    done = subprocess.run(cmd(reference), capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "killed"
+    partial = tmp_path / ".killed.partial"
+    proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        pos = checkpoint_position(partial)
+        if pos is not None and pos[0] >= 2 and pos[1] > 0:
+            proc.kill()
+            break
+        time.sleep(0.01)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed mid-epoch"
+    resumed = subprocess.run(cmd(out, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = load_file(str(reference / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    ra = json.loads((reference / "report.json").read_text(encoding="utf-8"))
+    rb = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert rb["metrics"] == ra["metrics"]

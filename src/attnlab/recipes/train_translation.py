@@ -10,6 +10,7 @@ hidden folder and renamed into place only when complete.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from datetime import datetime, timezone
@@ -22,15 +23,18 @@ from rich.console import Console
 from attnlab import __version__
 from attnlab.config import TranslationRunConfig
 from attnlab.data.parallel import ParallelTexts, default_held_out, pick_held_out_groups, read_parallel, split_parallel
-from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, UNK_ID, encode_pairs, save_bpe, train_bpe
+from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, UNK_ID, encode_pairs, load_bpe, save_bpe, train_bpe
 from attnlab.diagnostics.translation_verdict import annotate_translation
-from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json
+from attnlab.errors import TrainingInterrupted
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_text
 from attnlab.metrics import translation as tm
 from attnlab.models.builders import build_translator
 from attnlab.recipes.evaluate_translation import score_translations
 from attnlab.recipes.train_classifier import make_progress, resolve_device
 from attnlab.recipes.translate import Translations, translate_texts
 from attnlab.train.checkpoint import SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE, TOKENIZER_FILE, save_translator
+from attnlab.train.loop import Checkpointer
+from attnlab.train.resume import CHECKPOINT_FILE, load_checkpoint, run_fingerprint
 from attnlab.train.seq2seq_loop import autocast_dtype, fit_seq2seq, teacher_forced_loss
 
 TRANSLATIONS_FILE = "translations.csv"
@@ -66,8 +70,31 @@ def _data_record(cfg: TranslationRunConfig, data: ParallelTexts, split, enc: dic
             "truncated": {name: {"source": e.n_src_truncated, "target": e.n_tgt_truncated} for name, e in enc.items()}}
 
 
-def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console: Console | None = None) -> dict[str, Any]:
-    """Run the whole recipe and return the report dictionary (also written as report.json)."""
+def _tokenizers_and_state(cfg: TranslationRunConfig, run: RunDirectory, train: ParallelTexts, fingerprint: str):
+    """The run's BPE tokenizer(s) — trained and saved at once, or reloaded when resuming — and the checkpoint."""
+    names = _tokenizer_files(cfg)
+    if run.resumed and all((run.path / name).is_file() for name in names):
+        toks = [load_bpe(run.path / name) for name in names]
+        ckpt = run.path / CHECKPOINT_FILE
+        state = load_checkpoint(ckpt, fingerprint=fingerprint) if ckpt.is_file() else None
+    else:
+        toks, state = list(_tokenizers(cfg, train)), None
+        for tok, name in zip(toks, names):
+            save_bpe(tok, run.path / name)
+    atomic_write_text(run.path / "history.jsonl", "".join(json.dumps(r) + "\n" for r in (state.history if state else [])))
+    return (toks[0], toks[-1]), state
+
+
+def _tokenizer_files(cfg: TranslationRunConfig) -> list[str]:
+    return [TOKENIZER_FILE] if cfg.model.shared_vocab else [SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE]
+
+
+def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console: Console | None = None,
+                      resume: bool = False) -> dict[str, Any]:
+    """Run the whole recipe and return the report dictionary (also written as report.json).
+
+    Checkpoints and ``resume`` work as in :func:`attnlab.recipes.train_classifier.train_classifier`.
+    """
     console = console or Console(stderr=True)
     cfg.validate()
     t_start = time.perf_counter()
@@ -78,7 +105,16 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
     split = split_parallel(data, seed=cfg.train.seed, val_fraction=cfg.data.val_fraction,
                            test_fraction=cfg.data.test_fraction, held_out=held_out)
     parts = {name: data.subset(getattr(split, name)) for name in ("train", "val", "test")}
-    toks = _tokenizers(cfg, parts["train"])
+    fingerprint = run_fingerprint(cfg.to_dict(), split.fingerprint)
+    with RunDirectory(out_dir, resumable=True, resume=resume) as run:
+        toks, state = _tokenizers_and_state(cfg, run, parts["train"], fingerprint)
+        return _train_in(run, cfg, console, t_start=t_start, data=data, split=split, parts=parts, toks=toks,
+                         state=state, held_out=held_out, fingerprint=fingerprint)
+
+
+def _train_in(run: RunDirectory, cfg: TranslationRunConfig, console: Console, *, t_start: float, data, split, parts,
+              toks, state, held_out, fingerprint: str) -> dict[str, Any]:
+    """Encode, train (checkpointed), decode the test split, score, write the run files and commit."""
     L = cfg.model.max_len
     enc = {name: encode_pairs(toks[0], p.sources, p.targets, max_src_len=L, max_tgt_len=L, target_tokenizer=toks[1])
            for name, p in parts.items()}
@@ -94,51 +130,56 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
         scores = tm.corpus_scores(hyps, [parts["val"].targets], metrics=("bleu", "chrf"), n_bootstrap=0)
         return {"loss": loss, "bleu": scores["bleu"]["score"], "chrf": scores["chrf"]["score"]}
 
-    with RunDirectory(out_dir) as run:
-        history_path = run.path / "history.jsonl"
+    history_path = run.path / "history.jsonl"
 
-        def on_epoch(record: dict[str, Any]) -> None:
-            append_jsonl(history_path, record)
+    def on_epoch(record: dict[str, Any]) -> None:
+        append_jsonl(history_path, record)
 
-        with make_progress(console) as progress:
+    checkpoint = run.path / CHECKPOINT_FILE
+    with make_progress(console) as progress:
+        try:
             result = fit_seq2seq(model, enc["train"], cfg=cfg.train, validate=validate, on_epoch=on_epoch,
-                                 progress=progress, device=device, pad_id=PAD_ID)
-        tok_files = [TOKENIZER_FILE] if cfg.model.shared_vocab else [SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE]
-        for tok, name in zip(toks, tok_files):
-            save_bpe(tok, run.path / name)
-        save_translator(run.path, model, cfg, src_vocab_size=toks[0].get_vocab_size(),
-                        tgt_vocab_size=toks[1].get_vocab_size(), tokenizer_files=tok_files,
-                        special={"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID})
-        test = parts["test"]
-        out = _decode(cfg, model, toks, test.sources, device, beam_size=cfg.decode.beam_size)
-        report = score_translations(out.hypotheses, [test.targets], seed=cfg.train.seed)
-        report["run"] = {
-            "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
-            "precision": "bf16" if dtype is not None else "fp32", "config": cfg.to_dict(),
-            "n_parameters": sum(p.numel() for p in model.parameters()),
-            "data": _data_record(cfg, data, split, enc, held_out),
-            "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                         "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
-                         "selected_on": "validation", "seconds": round(result.seconds, 2)},
-            "decoding": {"beam_size": cfg.decode.beam_size, "length_penalty": cfg.decode.length_penalty,
-                         "max_new_tokens": cfg.decode.max_new_tokens, "seconds": round(out.seconds, 2),
-                         "sentences_per_second": round(out.sentences_per_second, 2),
-                         "hit_max_length": int(sum(out.hit_max_length)),
-                         "sources_truncated": out.n_source_truncated},
-        }
-        report["details"]["inputs"] = {"translations": TRANSLATIONS_FILE}
-        annotate_translation(report, sources=test.sources, hypotheses=out.hypotheses, references=[test.targets],
-                             train_sources=parts["train"].sources, train_targets=parts["train"].targets,
-                             hit_max_length=out.hit_max_length, seed=cfg.train.seed)
-        rows = ([int(i), s, r, h, int(c)] for i, s, r, h, c in
-                zip(split.test, test.sources, test.targets, out.hypotheses, out.hit_max_length))
-        atomic_write_csv(run.path / TRANSLATIONS_FILE, ["id", "source", "reference", "hypothesis", "hit_max_length"],
-                         rows)
-        report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
-        atomic_write_json(run.path / "report.json", report)
-        from attnlab.recipes.report import render_report
+                                 progress=progress, device=device, pad_id=PAD_ID, resume=state,
+                                 checkpointer=Checkpointer(checkpoint, fingerprint, cfg.train.checkpoint_every))
+        except KeyboardInterrupt:
+            if checkpoint.is_file():
+                raise TrainingInterrupted(f"the last checkpoint is in {checkpoint}; run the same command with "
+                                          "--resume to continue from it") from None
+            raise
+    checkpoint.unlink(missing_ok=True)  # the finished run keeps the model, not the checkpoint
+    save_translator(run.path, model, cfg, src_vocab_size=toks[0].get_vocab_size(),
+                    tgt_vocab_size=toks[1].get_vocab_size(), tokenizer_files=_tokenizer_files(cfg),
+                    special={"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID})
+    test = parts["test"]
+    out = _decode(cfg, model, toks, test.sources, device, beam_size=cfg.decode.beam_size)
+    report = score_translations(out.hypotheses, [test.targets], seed=cfg.train.seed)
+    report["run"] = {
+        "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
+        "precision": "bf16" if dtype is not None else "fp32", "config": cfg.to_dict(),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "data": _data_record(cfg, data, split, enc, held_out),
+        "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                     "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
+                     "selected_on": "validation", "seconds": round(result.seconds, 2)},
+        "decoding": {"beam_size": cfg.decode.beam_size, "length_penalty": cfg.decode.length_penalty,
+                     "max_new_tokens": cfg.decode.max_new_tokens, "seconds": round(out.seconds, 2),
+                     "sentences_per_second": round(out.sentences_per_second, 2),
+                     "hit_max_length": int(sum(out.hit_max_length)),
+                     "sources_truncated": out.n_source_truncated},
+    }
+    report["details"]["inputs"] = {"translations": TRANSLATIONS_FILE}
+    annotate_translation(report, sources=test.sources, hypotheses=out.hypotheses, references=[test.targets],
+                         train_sources=parts["train"].sources, train_targets=parts["train"].targets,
+                         hit_max_length=out.hit_max_length, seed=cfg.train.seed)
+    rows = ([int(i), s, r, h, int(c)] for i, s, r, h, c in
+            zip(split.test, test.sources, test.targets, out.hypotheses, out.hit_max_length))
+    atomic_write_csv(run.path / TRANSLATIONS_FILE, ["id", "source", "reference", "hypothesis", "hit_max_length"],
+                     rows)
+    report["run"]["seconds_total"] = round(time.perf_counter() - t_start, 2)
+    atomic_write_json(run.path / "report.json", report)
+    from attnlab.recipes.report import render_report
 
-        render_report(run.path)
-        run.commit()
+    render_report(run.path)
+    run.commit()
     return report

@@ -152,22 +152,25 @@ class Checkpointer:
 
     def save(self, *, epoch: int, step: int, epoch_rng: dict[str, Any], model: torch.nn.Module, optimizer: Any,
              scheduler: Any, result: FitResult, selector: EpochSelector, sums: dict[str, float]) -> None:
+        """Write the state; ``scheduler`` is an LR scheduler or a plain dict of schedule state."""
         state = TrainingState(
             epoch=epoch, step=step, epoch_rng=epoch_rng, sums=sums, history=result.history,
             best_epoch=result.best_epoch, best_score=result.best_score, since_best=selector.since_best,
             fingerprint=self.fingerprint, model=model.state_dict(), optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(), best=selector.best_state, rng_torch=torch.get_rng_state(),
+            scheduler=scheduler.state_dict() if hasattr(scheduler, "state_dict") else dict(scheduler),
+            best=selector.best_state, rng_torch=torch.get_rng_state(),
             rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
         save_checkpoint(self.path, state)
         self.writes += 1
 
 
-def _restore(state: TrainingState, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+def restore_training_state(state: TrainingState, model: torch.nn.Module, optimizer: Any, scheduler: Any,
              rng: np.random.Generator, result: FitResult, selector: EpochSelector) -> None:
     """Put a checkpoint's weights, optimizer, schedule, RNGs, history and early-stopping state back."""
     model.load_state_dict(state.model)
     optimizer.load_state_dict(state.optimizer)
-    scheduler.load_state_dict(state.scheduler)
+    if scheduler is not None:  # the translator's schedule is a function of the step: no scheduler object
+        scheduler.load_state_dict(state.scheduler)
     rng.bit_generator.state = state.epoch_rng
     if state.rng_torch is not None:
         torch.set_rng_state(state.rng_torch)
@@ -239,7 +242,7 @@ def fit(
     first_epoch, skip, sums = 1, 0, {"loss_sum": 0.0, "n_seen": 0, "tokens": 0}
     if resume is not None:
         first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
-        _restore(resume, model, optimizer, scheduler, rng, result, selector)
+        restore_training_state(resume, model, optimizer, scheduler, rng, result, selector)
         progress.update(task, completed=(first_epoch - 1) * steps_per_epoch + skip)
 
     def save(epoch: int, step: int, epoch_rng: dict[str, Any], loss_sum: float, n_seen: int, tokens: int) -> None:

@@ -80,16 +80,32 @@ def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], 
     return tensors, {"param_groups": state["param_groups"], "extra": extra}
 
 
+def _deduplicated(prefix: str, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors to store under ``prefix`` once each; tied weights (one storage, several names) become aliases."""
+    tensors, aliases, seen = {}, {}, {}
+    for name, value in state.items():
+        key = (value.data_ptr(), value.dtype, tuple(value.shape), tuple(value.stride())) if value.numel() else None
+        if key is not None and key in seen:
+            aliases[f"{prefix}{name}"] = f"{prefix}{seen[key]}"
+            continue
+        if key is not None:
+            seen[key] = name
+        tensors[f"{prefix}{name}"] = value.detach().cpu().contiguous()
+    return tensors, aliases
+
+
 def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
     """Write ``state`` as one safetensors file, atomically (temporary file in the same folder, then rename)."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.model.items()}
+    tensors, aliases = _deduplicated("model.", state.model)
     optim_tensors, optim_json = _optimizer_tensors(state.optimizer)
     tensors.update(optim_tensors)
     if state.best is not None:
-        tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in state.best.items()})
+        best, best_aliases = _deduplicated("best.", state.best)
+        tensors.update(best)
+        aliases.update(best_aliases)
     if state.rng_torch is not None:
         tensors["rng.torch"] = state.rng_torch.cpu()
     for i, s in enumerate(state.rng_cuda):
@@ -97,7 +113,8 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
     doc = {"format": _FORMAT, "epoch": state.epoch, "step": state.step, "epoch_rng": state.epoch_rng,
            "sums": state.sums, "history": state.history, "best_epoch": state.best_epoch,
            "best_score": state.best_score if np.isfinite(state.best_score) else None, "since_best": state.since_best,
-           "fingerprint": state.fingerprint, "optimizer": optim_json, "scheduler": state.scheduler}
+           "fingerprint": state.fingerprint, "optimizer": optim_json, "scheduler": state.scheduler,
+           "aliases": aliases}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -123,6 +140,8 @@ def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
         doc = json.loads(meta["attnlab_state"])
         if doc.get("format") != _FORMAT:
             raise KeyError("format")
+        for alias, target in doc.get("aliases", {}).items():  # tied weights: one tensor under each name
+            tensors[alias] = tensors[target]
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise InputError(f"the checkpoint {path} is damaged or not an attnlab checkpoint ({exc.__class__.__name__}); "
                          "delete the interrupted run's folder and train again") from None

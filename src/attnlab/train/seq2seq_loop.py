@@ -6,6 +6,7 @@ stopping on validation BLEU (or loss) with the best weights restored.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from typing import Any, Callable
@@ -15,8 +16,9 @@ import torch
 
 from attnlab.data.subword import EncodedPairs
 from attnlab.models.seq2seq import seq2seq_loss
-from attnlab.train.loop import EpochSelector, FitResult
+from attnlab.train.loop import Checkpointer, EpochSelector, FitResult, restore_training_state
 from attnlab.train.optim import build_optimizer
+from attnlab.train.resume import TrainingState
 
 __all__ = ["autocast_dtype", "pair_batch", "teacher_forced_loss", "fit_seq2seq", "token_batches"]
 
@@ -113,12 +115,16 @@ def _lr_factor(step: int, cfg: Any, total_steps: int, elapsed: float) -> float:
 
 def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, validate: Callable[[], dict[str, float]],
                 on_epoch: Callable[[dict[str, Any]], None], progress: Any, device: torch.device,
-                pad_id: int) -> FitResult:
+                pad_id: int, checkpointer: Checkpointer | None = None,
+                resume: TrainingState | None = None) -> FitResult:
     """Train ``model`` on ``train`` and leave it holding the weights of the best validation epoch.
 
     ``validate()`` returns validation metrics including ``loss`` and ``bleu``; ``cfg.monitor`` picks the best
     epoch (BLEU maximised, loss minimised). ``cfg.max_minutes`` > 0 stops after that wall time (the epoch in
     progress is cut and validated). The test split is never seen here.
+
+    ``checkpointer``/``resume`` as in :func:`attnlab.train.loop.fit`: a resumed run with an epoch schedule takes
+    exactly the uninterrupted run's steps; under ``max_minutes`` it continues with the time that was left.
     """
     rng = np.random.default_rng(cfg.seed)
     dtype = autocast_dtype(cfg.precision, device)
@@ -127,11 +133,30 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     result, selector, step, t0 = FitResult(), EpochSelector(cfg.patience), 0, time.perf_counter()
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
+    first_epoch, skip, sums = 1, 0, {"loss_sum": 0.0, "n_tokens": 0}
+    if resume is not None:
+        restore_training_state(resume, model, optimizer, None, rng, result, selector)
+        first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
+        step, t0 = int(resume.scheduler["step"]), t0 - float(resume.scheduler["elapsed"])  # the time already spent
+        progress.update(task, completed=min(step, total))
+
+    def save(epoch: int, batch: int, epoch_rng: dict[str, Any], loss_sum: float, n_tokens: int) -> None:
+        if checkpointer is not None:
+            checkpointer.save(epoch=epoch, step=batch, epoch_rng=epoch_rng, model=model, optimizer=optimizer,
+                              scheduler={"step": step, "elapsed": time.perf_counter() - t0}, result=result,
+                              selector=selector, sums={"loss_sum": loss_sum, "n_tokens": n_tokens})
+
     out_of_time = False
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()
         t_epoch, loss_sum, n_tokens = time.perf_counter(), 0.0, 0
-        for idx in token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng):
+        if skip:  # resuming inside this epoch
+            loss_sum, n_tokens = sums["loss_sum"], int(sums["n_tokens"])
+        epoch_rng = copy.deepcopy(rng.bit_generator.state)
+        batches = token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng)
+        for batch, idx in enumerate(batches, start=1):
+            if batch <= skip:
+                continue
             elapsed = time.perf_counter() - t0
             if cfg.max_minutes > 0 and elapsed > 60.0 * cfg.max_minutes:
                 out_of_time = True
@@ -152,6 +177,10 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
             loss_sum, n_tokens = loss_sum + loss.item() * n, n_tokens + n
             progress.update(task, advance=1, loss=loss_sum / n_tokens, description=f"epoch {epoch}/{cfg.epochs}",
                             tps=n_tokens / max(time.perf_counter() - t_epoch, 1e-9))
+            if checkpointer is not None and checkpointer.every and batch % checkpointer.every == 0 \
+                    and batch < len(batches):
+                save(epoch, batch, epoch_rng, loss_sum, n_tokens)
+        skip = 0
         if out_of_time and n_tokens == 0 and result.history:
             break  # the budget ran out at the end of the previous epoch: nothing new to validate or record
         train_seconds = time.perf_counter() - t_epoch
@@ -164,6 +193,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
         score = -metrics["loss"] if cfg.monitor == "val_loss" else metrics[cfg.monitor]
         if selector.observe(model, result, record, score, on_epoch) or out_of_time:
             break
+        save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0)
     progress.update(task, completed=total)
     selector.restore(model)
     result.seconds = time.perf_counter() - t0
