@@ -202,3 +202,12 @@ def test_a_failing_run_leaves_no_sweep_directory(tmp_path, capsys):
     assert code == 2 and lines[-1].startswith("attnlab: error: --positive 'nope' is not a label"), err
     assert lines[:-1] == ["sweep [1/2]: 1 head(s), seed 0 -> heads-1-seed-0/"]  # progress, then the error; no traceback
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_child_process_that_dies_is_a_clear_error():
+    import os
+
+    from attnlab.recipes.sweep import _in_child
+
+    with pytest.raises(RuntimeError, match="the process training heads-2-seed-0 ended abruptly"):
+        _in_child(os._exit, 3, name="heads-2-seed-0")  # as when the kernel kills a run for memory

@@ -21,6 +21,7 @@ import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -123,9 +124,13 @@ def _load_average() -> float | None:
         return None
 
 
-def _in_child(fn, *args: Any) -> Any:
+def _in_child(fn, *args: Any, name: str) -> Any:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            raise RuntimeError(f"the process training {name} ended abruptly (killed, or out of memory?); the sweep "
+                               "directory was not kept") from None
 
 
 def _read_member(run_dir: Path, heads: int, seed: int, measures: dict[str, Any], paths: dict[str, str]
@@ -178,7 +183,8 @@ def run_sweep(base: RunConfig, heads: Sequence[int], seeds: Sequence[int], out_d
         for i, (h, s, cfg) in enumerate(plan, 1):
             console.print(f"sweep [{i}/{len(plan)}]: {h} head(s), seed {s} -> {member_name(h, s)}/")
             path = sweep_dir.path / member_name(h, s)
-            measures = _in_child(train_and_measure, cfg.to_dict(), str(path), dataclasses.asdict(options))
+            measures = _in_child(train_and_measure, cfg.to_dict(), str(path), dataclasses.asdict(options),
+                                 name=member_name(h, s))
             report = json.loads((path / "report.json").read_text(encoding="utf-8"))
             labels, positive = report["labels"], report.get("positive_label")
             run, predictions[(h, s)] = _read_member(path, h, s, measures, quality_paths(labels, positive))
