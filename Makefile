@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.attnlab-installed
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test bench clean browser docs examples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,16 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+# The documentation site (Sphinx; warnings are errors) -> docs/_build/html/index.html
+docs: $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	$(PY) -m sphinx -b html -W --keep-going -q docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+# Regenerate the gallery's committed outputs (docs/gallery/) by running every example in full mode
+examples: $(STAMP)
+	$(PY) examples/run_all.py --out docs/gallery
 
 # Headless Chromium for the HTML report's browser test (tests/report/test_browser.py), from Debian packages;
 # installed only where missing and when we may (root, as in CI).

@@ -26,7 +26,7 @@ extensions = [
 smartquotes = False  # `--flag` stays two hyphens
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "bad-inputs.md", "gallery/**/README.md", "**/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "bad-inputs.md", "gallery/*/output.md", "gallery/.*"]  # included by pages
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
 
