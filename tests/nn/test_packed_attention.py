@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlab.errors import InputError
-from attnlab.nn import backends
+from attnlab.nn import backends, packing
 from attnlab.nn.attention import MultiHeadAttention, scaled_dot_product_attention
 from attnlab.nn.packing import PackedBatch, can_use_varlen_kernel, varlen_attention
 
@@ -60,14 +60,18 @@ def padded_reference(q, k, v, real):
 
 
 @pytest.mark.parametrize("explicit", [False, True])
+@pytest.mark.parametrize("fallback", ["default", "grid"])
 @given(lengths=lengths_st, seed=st.integers(0, 100))
 @settings(max_examples=30, deadline=None)
-def test_varlen_attention_equals_padded_attention_float64(explicit, lengths, seed):
+def test_varlen_attention_equals_padded_attention_float64(explicit, fallback, lengths, seed):
     torch.manual_seed(seed)
     real = mask_from(lengths)
     packed = PackedBatch.from_mask(real)
     q, k, v = (torch.randn(packed.n_tokens, 3, 4, dtype=torch.float64) for _ in range(3))
-    out = varlen_attention(q, k, v, packed, explicit=explicit)
+    if fallback == "grid" and packed.n_tokens:  # the CUDA fallback (float32 or dropout), run here on CPU
+        out = packing._grid_attention(q, k, v, packed, 0.0, explicit)
+    else:  # on CPU: one call per sequence
+        out = varlen_attention(q, k, v, packed, explicit=explicit)
     assert out.shape == q.shape
     torch.testing.assert_close(out, padded_reference(q, k, v, real), rtol=1e-12, atol=1e-12)
 
@@ -178,3 +182,19 @@ def test_backend_setting_is_a_no_op_on_cpu(order):
     expected = mha(x, key_padding_mask=kpm).output
     with backends.use_sdpa_backends(order):
         torch.testing.assert_close(mha(x, key_padding_mask=kpm).output, expected, rtol=0, atol=0)
+
+
+def test_backend_context_traces_into_one_graph_under_torch_compile(monkeypatch):
+    """The CUDA branch (here on CPU tensors, with Hopper assumed) adds no graph break and restores torch's order."""
+    import torch.nn.functional as F
+
+    monkeypatch.setattr(backends, "_is_hopper", torch.compiler.assume_constant_result(lambda index: True))
+    before = torch._C._get_sdp_priority_order()
+
+    def attend(q):
+        with backends.sdpa_backend_context(torch.device("cuda", 0)):
+            return F.scaled_dot_product_attention(q, q, q) * 2
+
+    q = torch.randn(1, 2, 4, 8)
+    torch.testing.assert_close(torch.compile(attend, backend="eager", fullgraph=True)(q), attend(q))
+    assert torch._C._get_sdp_priority_order() == before

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from attnlab.errors import InputError
 
@@ -69,13 +70,14 @@ def sdpa_backend_context(device: torch.device) -> contextlib.AbstractContextMana
             else "torch"
     if order == "torch":
         return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    names = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
-             "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
-    return sdpa_kernel([names[b] for b in order], set_priority=True)
+    return sdpa_kernel([_KERNELS[b] for b in order], set_priority=True)  # dynamo traces this context too
 
 
+_KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+            "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+
+
+@torch.compiler.assume_constant_result  # under torch.compile: evaluated once while tracing, no graph break
 @lru_cache(maxsize=16)
 def _is_hopper(index: int) -> bool:
     return torch.cuda.get_device_capability(index)[0] == 9

@@ -120,10 +120,10 @@ def varlen_attention(q: Tensor, k: Tensor, v: Tensor, packed: PackedBatch, *, dr
 
     Token ``i`` of sequence ``b`` attends to every token of ``b`` and nothing else, exactly as the padded
     computation with a key-padding mask. On CUDA with bf16/fp16 inputs and no attention dropout (see
-    :func:`can_use_varlen_kernel`) this is one ``varlen_attn`` call over the ``cu_seqlens``; otherwise (CPU,
-    float32/float64, dropout, or ``explicit``) the tokens are scattered into a left-aligned ``(B, H, max_len,
-    d_head)`` batch, attended with the usual fused (or explicit) kernel and a key mask, and gathered back:
-    exact, and still free of the original batch's padding beyond ``max_len``.
+    :func:`can_use_varlen_kernel`) this is one ``varlen_attn`` call over the ``cu_seqlens``. Otherwise, exact
+    fallbacks with the usual fused (or explicit) kernel: on CPU one unmasked call per sequence (``Σ n_b²``
+    scores, not ``B · max_len²``; a loop of ``B`` calls costs little there), on CUDA (float32, dropout) the
+    tokens scattered into a left-aligned ``(B, H, max_len, d_head)`` batch with a key mask, and gathered back.
 
     Args:
         q: ``(N, H, d_head)`` queries; ``k``, ``v`` alike.
@@ -151,11 +151,36 @@ def varlen_attention(q: Tensor, k: Tensor, v: Tensor, packed: PackedBatch, *, dr
 
         cu, n = packed.cu_seqlens, packed.max_len
         return varlen_attn(q, k, v, cu, cu, n, n)  # (N, H, d_head)
+    if q.device.type == "cpu":
+        return _per_sequence_attention(q, k, v, packed, dropout_p, explicit)
+    return _grid_attention(q, k, v, packed, dropout_p, explicit)
+
+
+def _per_sequence_attention(q: Tensor, k: Tensor, v: Tensor, packed: PackedBatch, dropout_p: float,
+                            explicit: bool) -> Tensor:
+    """One unmasked attention call per non-empty sequence; ``(N, H, d_head)``."""
+    from attnlab.nn.attention import attention_kernel  # attention builds on this module's PackedBatch
+
+    sizes = packed.lengths.tolist()
+    outs = []
+    for qs, ks, vs in zip(q.split(sizes), k.split(sizes), v.split(sizes)):
+        if qs.size(0) == 0:
+            continue
+        heads = [x.transpose(0, 1)[None] for x in (qs, ks, vs)]  # 3 x (1, H, n_b, d_head)
+        out, _ = attention_kernel(*heads, dropout_p=dropout_p, explicit=explicit)  # (1, H, n_b, d_head)
+        outs.append(out[0].transpose(0, 1))  # (n_b, H, d_head)
+    return torch.cat(outs)  # (N, H, d_head)
+
+
+def _grid_attention(q: Tensor, k: Tensor, v: Tensor, packed: PackedBatch, dropout_p: float,
+                    explicit: bool) -> Tensor:
+    """Scatter into a left-aligned ``(B, H, max_len, d_head)`` batch, attend with a key mask, gather back."""
     from attnlab.nn.attention import attention_kernel
 
     B, L, H, d_head = packed.batch, packed.max_len, q.size(1), q.size(2)
     slots, keys = packed.compact()
     grid = [x.new_zeros(B * L, H, d_head).index_copy(0, slots, x).reshape(B, L, H, d_head).transpose(1, 2)
             for x in (q, k, v)]  # 3 x (B, H, L, d_head)
-    out, _ = attention_kernel(*grid, keys[:, None, None, :], dropout_p=dropout_p, explicit=explicit)  # (B, H, L, d_head)
+    mask = keys[:, None, None, :]  # (B, 1, 1, L), True = may attend
+    out, _ = attention_kernel(*grid, mask, dropout_p=dropout_p, explicit=explicit)  # (B, H, L, d_head)
     return out.transpose(1, 2).reshape(B * L, H, d_head).index_select(0, slots)  # (N, H, d_head)
