@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
+import os
+import re
 import sys
 import warnings
 from datetime import datetime
@@ -236,6 +239,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _read_predict_texts(args: argparse.Namespace) -> list[str]:
     if args.texts:
+        empty = [i + 1 for i, t in enumerate(args.texts) if not t.strip()]
+        if empty:
+            raise InputError(f"text {empty[0]} of the arguments is empty; pass texts with some words (an empty text "
+                             "has nothing to classify)")
         return list(args.texts)
     if args.file:
         path = Path(args.file)
@@ -413,12 +420,46 @@ def cmd_check_leakage(args: argparse.Namespace) -> int:
     return 1 if result["leakage_found"] else 0
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+_LONG_WORD = re.compile(r"\S{201,}")
+
+
+def _one_line(message: str) -> str:
+    """The message on one line, with any run of over 200 non-blank characters (a 1 MB label or column name
+    echoed from the data) cut to its first 60 characters and its length."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return _LONG_WORD.sub(lambda m: f"{m.group()[:60]}...({len(m.group()):,} characters)", message)
+
+
+def _write_failure(exc: OSError, args: argparse.Namespace | None) -> str:
+    """What could not be written, why, and the fix. The writers remove their unfinished output on the way out."""
+    where = exc.filename or getattr(args, "out", None) or "the output"
+    if isinstance(where, (str, os.PathLike)) and Path(where).name.startswith("."):  # a temporary file: its folder
+        where = Path(where).parent
+    where = _shown_path(where)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free some disk space or pass --out on another disk"
+    else:
+        fix = "pass --out with a writable location (or fix the folder's permissions)"
+    return _one_line(f"cannot write {where}: {exc.strerror or exc}; {fix}; the unfinished output was removed")
+
+
+def _shown_path(path: Any) -> str:
+    """A path relative to the current directory when it lies inside it (as the user most likely named it)."""
+    try:
+        rel = os.path.relpath(os.path.abspath(path))
+    except (TypeError, ValueError):
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"attnlab: warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _format_warning  # one readable line per warning, no source excerpt
+    args = None
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -428,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.texts += extra
         return args.handler(args)
     except InputError as exc:
-        print(f"attnlab: error: {exc}", file=sys.stderr)
+        print(f"attnlab: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:
         print(f"attnlab: interrupted; {exc}", file=sys.stderr)
@@ -438,3 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk or a read-only output location found while writing
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        print(f"attnlab: error: {_write_failure(exc, args)}", file=sys.stderr)
+        return 2

@@ -36,6 +36,7 @@ __all__ = [
     "LabelledTexts",
     "SUPPORTED_EXTENSIONS",
     "canonical_label",
+    "check_label_lengths",
     "check_trainable",
     "order_labels",
     "read_labelled_texts",
@@ -366,6 +367,19 @@ def order_labels(labels: Sequence[str]) -> tuple[str, ...]:
         return tuple(sorted(distinct))
 
 
+MAX_LABEL_CHARS = 1000  # a longer "label" is a text or a broken column, and would flood every table and page
+
+
+def check_label_lengths(labels: Sequence[str | None], column: str, path: str | Path, where: str = "data row") -> None:
+    """:class:`InputError` when a label is over :data:`MAX_LABEL_CHARS` characters (e.g. the text column given
+    as the label column); ``where`` names the row kind in the message (``"data row"`` counts from 1)."""
+    for i, label in enumerate(labels):
+        if label is not None and len(label) > MAX_LABEL_CHARS:
+            raise InputError(f"column {column!r} in {_show(path)} holds a label of {len(label):,} characters at "
+                             f"{where} {i + 1}; labels are class names (at most {MAX_LABEL_CHARS:,} characters) — "
+                             "check --label-column (is it the text column?)")
+
+
 def _first(bad: list[int], locations: list[str]) -> str:
     return f"{len(bad)} row{'s' if len(bad) != 1 else ''} (first at {locations[bad[0]]})"
 
@@ -395,6 +409,7 @@ def _clean_labels(path, column, values, locations) -> list[str]:
             "labels must be single strings or numbers (choose another column with --label-column)"
         )
     labels = [canonical_label(v) for v in values]
+    check_label_lengths(labels, column, path)
     missing = [i for i, v in enumerate(labels) if v is None]
     if missing:
         raise InputError(

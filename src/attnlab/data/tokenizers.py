@@ -105,6 +105,7 @@ def train_tokenizer(
         continuing_subword_prefix="##",
         show_progress=False,
     )
+    texts = [_without_overlong_words(tokenizer, t) for t in texts]
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
     # Rebuild from the learned vocabulary so that only the five real special tokens are "special".
     model = models.WordPiece(vocab=tokenizer.get_vocab(), unk_token=UNK, continuing_subword_prefix="##")
@@ -112,6 +113,23 @@ def train_tokenizer(
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     _set_post_processor(tokenizer)
     return tokenizer
+
+
+_MAX_WORD_CHARS = 100  # WordPiece's max_input_chars_per_word: a longer word always encodes as [UNK]
+_LONG_TEXT_CHARS = 1000
+
+
+def _without_overlong_words(tokenizer: Tokenizer, text: str) -> str:
+    """``text`` without the words WordPiece never encodes (over 100 characters), for training only.
+
+    The trainer's time grows with the square of a word's length (a 1 MB line without spaces would take hours),
+    and such a word can only ever become [UNK]. Texts up to 1,000 characters are passed through untouched, so
+    ordinary data trains exactly as before.
+    """
+    if len(text) <= _LONG_TEXT_CHARS:
+        return text
+    words = tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))
+    return " ".join(w for w, _ in words if len(w) <= _MAX_WORD_CHARS)
 
 
 def _empty_tokenizer(model: models.Model, lowercase: bool) -> Tokenizer:

@@ -57,8 +57,12 @@ def column_names(path: str | Path, fmt: str) -> list[str]:
 
     try:
         if fmt in ("csv", "tsv"):
-            with _open_text(Path(path)) as fh:
-                return next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"), [])
+            old_limit = csv.field_size_limit(2**31 - 1)  # a long header is the user's business, not csv's limit
+            try:
+                with _open_text(Path(path)) as fh:
+                    return next(csv.reader(fh, delimiter="," if fmt == "csv" else "\t"), [])
+            finally:
+                csv.field_size_limit(old_limit)
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -68,8 +72,15 @@ def column_names(path: str | Path, fmt: str) -> list[str]:
         return list(pj.open_json(path).schema.names)
     except pa.ArrowInvalid as err:
         raise InputError(_explain(path, fmt, err, 0, [])) from None
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as err:
+    except UnicodeDecodeError as err:
+        raise InputError(_not_utf8(path)) from None
+    except (pa.ArrowException, OSError, csv.Error) as err:
         raise InputError(f"{show(path)} is not a readable {fmt} file ({_one_line(err)}); re-export it") from None
+
+
+def _not_utf8(path: Any) -> str:
+    return (f"{show(path)} is not valid UTF-8; re-encode it, e.g. iconv -f latin1 -t utf-8 {show(path)} > "
+            f"fixed{Path(str(path)).suffix}")
 
 
 def require_columns(path: Any, present: Sequence[str], wanted: dict[str, str]) -> None:
@@ -144,12 +155,14 @@ def _batches(path: Any, fmt: str, label_columns: Sequence[str], number_columns: 
 def _explain(path: Any, fmt: str, err: Exception, done: int, number_columns: list[str]) -> str:
     """A one-line InputError message for a parse/conversion failure, with the row where we can find it."""
     text = _one_line(err)
+    if re.search(r"invalid UTF-?8", text, re.IGNORECASE):
+        return _not_utf8(path)
     json_row = re.search(r"Column\(/([^)]*)\) changed from (\w+) to (\w+) in row (\d+)", text)
     if json_row:
         column, old, new, row = json_row.groups()
         return (f"column {column!r} in {show(path)} changes from {old} to {new} values near data row "
                 f"{done + int(row) + 1}; write every value of a column with one type (quote the labels)")
-    bad = re.search(r"CSV column #(\d+): CSV conversion error to \w+: invalid value '(.*)'", text)
+    bad = re.search(r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'", text)
     if bad and fmt in ("csv", "tsv"):
         value = bad.group(2)
         column, row = _find_bad_number(path, fmt, number_columns, value, done)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from attnlab.data.readers import canonical_label, order_labels
+from attnlab.data.readers import MAX_LABEL_CHARS, canonical_label, order_labels
 from attnlab.errors import InputError
 from attnlab.metrics import _chunks
 from attnlab.metrics.evaluator import DEFAULT_N_BINS, ClassificationEvaluator
@@ -69,12 +69,20 @@ class _LabelMap:
 
         if arr.null_count:
             self._fail(column, first_row, np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0], None)
+        kind = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+        if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            raise InputError(f"column {column!r} in {_chunks.show(self.path)} has type {kind}; labels must be single "
+                             "strings, integers, floats or booleans — choose another column or cast it")
         if not pa.types.is_dictionary(arr.type):
             arr = pc.dictionary_encode(arr)
         indices = arr.indices.to_numpy(zero_copy_only=False)
         lut = np.empty(len(arr.dictionary), dtype=np.int64)
         for j, value in enumerate(arr.dictionary.to_pylist()):
             key = canonical_label(value)
+            if key is not None and len(key) > MAX_LABEL_CHARS:
+                raise InputError(f"column {column!r} in {_chunks.show(self.path)} holds a label of {len(key):,} "
+                                 f"characters near data row {first_row + int(np.argmax(indices == j)) + 1}; labels are "
+                                 f"class names (at most {MAX_LABEL_CHARS:,} characters) — check the label column")
             if key is None or (self.fixed and key not in self.index):
                 self._fail(column, first_row, int(np.argmax(indices == j)), value)
             lut[j] = self.add(key) if not self.fixed else self.index[key]
@@ -95,6 +103,11 @@ def _numbers(path: Any, arr: Any, column: str, first_row: int, *, unit_interval:
         row = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
         raise InputError(f"{where} has a missing value (empty, NaN or null) at data row {first_row + row + 1}; "
                          "fill it in or drop the row")
+    import pyarrow as pa
+
+    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type)):
+        raise InputError(f"{where} has type {arr.type}, not numbers; scores and probabilities must be a numeric "
+                         "column — cast it (e.g. df[col].astype(float)) before writing the file")
     x = arr.to_numpy(zero_copy_only=False)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from attnlab.data.readers import canonical_label, order_labels, read_table
+from attnlab.data.readers import canonical_label, check_label_lengths, order_labels, read_table
 from attnlab.errors import InputError
 from attnlab.metrics.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED
 from attnlab.metrics.compare import DEFAULT_METRICS, mcnemar_test, paired_bootstrap_test
@@ -27,6 +27,8 @@ def _read_system(path: str, id_column: str, label_column: str, pred_column: str)
     out: dict[str, list[str]] = {}
     for key, column in (("ids", id_column), ("gold", label_column), ("pred", pred_column)):
         values = [canonical_label(v) for v in table[column]]
+        if key != "ids":
+            check_label_lengths(values, column, path)
         missing = [i for i, v in enumerate(values) if v is None]
         if missing:
             raise InputError(f"{path}: column {column!r} is empty in {len(missing)} row(s), first in data row "

@@ -57,10 +57,22 @@ def read_segments(path: PathLike) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+MAX_SEGMENT_WORDS = 1000  # TER's shift search grows with the square of a segment's length (1,000 words: ~20 s)
+
+
+def _check_segment_lengths(path: PathLike, segments: Sequence[str]) -> None:
+    for i, seg in enumerate(segments):
+        if len(seg) > MAX_SEGMENT_WORDS and len(seg.split()) > MAX_SEGMENT_WORDS:
+            raise InputError(f"line {i + 1} of {path} holds {len(seg.split()):,} words; segments are sentences (at "
+                             f"most {MAX_SEGMENT_WORDS:,} words: TER's cost grows with the square of a segment's "
+                             "length) — split the hypothesis and reference files one sentence per line")
+
+
 def _read_aligned(hyp_path: PathLike, ref_paths: Sequence[PathLike]) -> tuple[list[str], list[list[str]]]:
     hyps = read_segments(hyp_path)
     if not hyps:
         raise InputError(f"{hyp_path} is empty; the hypothesis file needs one translation per line")
+    _check_segment_lengths(hyp_path, hyps)
     refs = []
     for ref_path in ref_paths:
         ref = read_segments(ref_path)
@@ -68,6 +80,7 @@ def _read_aligned(hyp_path: PathLike, ref_paths: Sequence[PathLike]) -> tuple[li
             raise InputError(f"{hyp_path} has {len(hyps)} lines but {ref_path} has {len(ref)}; line i of the "
                              "hypothesis file must translate the same sentence as line i of every reference "
                              "file — pass matching files")
+        _check_segment_lengths(ref_path, ref)
         if not any(seg.strip() for seg in ref):
             raise InputError(f"{ref_path} has only empty lines; pass the file with the reference translations")
         refs.append(ref)
