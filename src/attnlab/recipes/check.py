@@ -68,7 +68,8 @@ def _class_bounds(values: Sequence[str], flag: str) -> tuple[dict[str, float], f
         except ValueError:
             raise InputError(f"{flag} takes LABEL=VALUE (e.g. {flag} fraud=0.9) or a bare VALUE, got {value!r}") from None
         if not 0 <= bound <= 1:
-            raise InputError(f"{flag} {value!r}: the bound must be in [0, 1]")
+            raise InputError(f"{flag} {value!r}: the bound must be in [0, 1]; write it as a fraction (e.g. "
+                             f"{label + sep if sep else ''}0.9 for 90%)")
         if sep and not label:
             raise InputError(f"{flag} {value!r} names no label; write LABEL=VALUE")
         if sep:
