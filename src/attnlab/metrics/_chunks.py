@@ -174,6 +174,16 @@ def _explain(path: Any, fmt: str, err: Exception, done: int, number_columns: lis
 
 def _find_bad_number(path: Any, fmt: str, columns: list[str], value: str, done: int) -> tuple[str, int | None]:
     """Error path only: scan the text for the first row at or after ``done`` holding ``value`` in a column."""
+    old_limit = csv.field_size_limit(2**31 - 1)  # the file may hold long texts beside the number columns
+    try:
+        return _scan_bad_number(path, fmt, columns, value, done)
+    except (csv.Error, UnicodeDecodeError):
+        return "?", None
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _scan_bad_number(path: Any, fmt: str, columns: list[str], value: str, done: int) -> tuple[str, int | None]:
     with _open_text(Path(path)) as fh:
         reader = csv.reader(fh, delimiter="," if fmt == "csv" else "\t")
         header = next(reader, [])
