@@ -22,7 +22,8 @@ _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "pos
         "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing", "checkpoint_every"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
-_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "batch_size": "--batch-size "
+_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "compile": "--compile",
+                  "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 
 

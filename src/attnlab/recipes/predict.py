@@ -21,7 +21,8 @@ def predict_proba(loaded: LoadedClassifier, texts: list[str], *, batch_size: int
     data = TensorData(enc.input_ids.astype(np.int64), enc.attention_mask.astype(np.uint8),
                       enc.lengths.astype(np.int64), np.zeros(len(texts), dtype=np.int64))
     device = next(loaded.model.parameters()).device
-    logits = torch.from_numpy(predict_logits(loaded.model, data, batch_size=batch_size, device=device))
+    logits = torch.from_numpy(predict_logits(loaded.model, data, batch_size=batch_size, device=device,
+                                             precision=loaded.config.train.precision))
     return torch.softmax(logits.double(), dim=1).numpy()
 
 

@@ -158,7 +158,8 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
                         f"the last checkpoint is in {run.path / CHECKPOINT_FILE}; run the same command with "
                         "--resume to continue from it") from None
                 raise
-            return result, predict_logits(model, enc["test"], device=device, ctx=ctx)  # every test row once
+            return result, predict_logits(model, enc["test"], device=device, ctx=ctx,  # every test row once
+                                          precision=cfg.train.precision)
 
         if run is None:  # other ranks train and evaluate their shards; only rank 0 writes
             with Progress(disable=True) as progress:
