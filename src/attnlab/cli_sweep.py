@@ -42,6 +42,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.task != "classify":
         raise InputError(f"attnlab sweep trains classifiers; --task {args.task} is not supported (drop --task)")
+    if args.resume:
+        raise InputError("attnlab sweep has no --resume: each member is a fresh training run; run the sweep again "
+                         "(or resume one member with `attnlab train ... --resume --out DIR/heads-H-seed-S`)")
     heads = parse_int_list(args.heads_list, "--heads", minimum=1)
     seeds = parse_int_list(args.seeds_list, "--seeds")
     args.n_heads = 1  # a placeholder that divides any d_model; each member gets its own head count
