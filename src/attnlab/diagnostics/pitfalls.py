@@ -48,10 +48,22 @@ def binomial_sf(k: int, n: int, p: float) -> float:
         return 1.0
     log_first = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
                  + k * math.log(p) + (n - k) * math.log1p(-p))
-    j = np.arange(k, n, dtype=np.float64)  # pmf(j + 1) / pmf(j) = (n - j) / (j + 1) * p / (1 - p)
-    logs = log_first + np.concatenate([[0.0], np.cumsum(np.log((n - j) / (j + 1)) + math.log(p) - math.log1p(-p))])
-    top = float(logs.max())
-    return min(1.0, math.exp(top) * float(np.exp(logs - top).sum()))
+    step = math.log(p) - math.log1p(-p)
+    # log pmf(k), pmf(k + 1), ... in blocks of at most 2**20 terms (memory stays small for n in the billions, e.g. a
+    # streamed predictions file), stopping once the terms fall (the pmf is unimodal) below e^-80 of the largest
+    top, total, last = log_first, 1.0, log_first  # total = sum of exp(log term - top)
+    for start in range(k, n, 1 << 20):
+        j = np.arange(start, min(start + (1 << 20), n), dtype=np.float64)  # pmf(j + 1) / pmf(j) = (n - j) / (j + 1) * p / (1 - p)
+        logs = last + np.cumsum(np.log((n - j) / (j + 1)) + step)
+        block_top = float(logs.max())
+        if block_top > top:
+            total, top = total * math.exp(top - block_top), block_top
+        total += float(np.exp(logs - top).sum())
+        falling = logs.size < 2 or logs[-1] <= logs[-2]
+        last = float(logs[-1])
+        if falling and last < top - 80:
+            break
+    return min(1.0, math.exp(top) * total)
 
 
 def check_classification_report(report: Any, source: str = "the report") -> None:

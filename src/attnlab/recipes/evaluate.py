@@ -311,12 +311,14 @@ def _stream_if_too_large(path: Path, opts: EvaluateOptions) -> EvaluateOptions:
                          "is then streamed) or evaluate on a machine with more memory")
     import warnings
 
+    # about 700 bytes per chunk row at the peak (pyarrow parses several blocks at once): keep it near a fifth
+    rows = int(min(AUTO_CHUNK_ROWS, max(10_000, available // 4000)))
     warnings.warn(f"{path} ({size}) is too large to read whole with {available / 2**20:,.0f} MiB of memory "
-                  f"available; streaming it {AUTO_CHUNK_ROWS:,} rows at a time, without bootstrap intervals "
+                  f"available; streaming it {rows:,} rows at a time, without bootstrap intervals "
                   "(--chunk-rows N sets the chunk size)", stacklevel=2)
     from dataclasses import replace
 
-    return replace(opts, chunk_rows=AUTO_CHUNK_ROWS, bootstrap=0)
+    return replace(opts, chunk_rows=rows, bootstrap=0)
 
 
 def _evaluate_chunked(path: Path, opts: EvaluateOptions) -> dict[str, Any]:
