@@ -130,18 +130,12 @@ class EncoderClassifier(nn.Module):
         return real.is_cuda and float((~real).sum()) >= PACK_MIN_PADDING * real.numel()
 
     def _forward_packed(self, input_ids: Tensor, real: Tensor, layer_masks: list[Tensor | None]) -> Tensor:
-        """The pooled ``(B, d_model)`` states, computed on the real tokens only.
-
-        Each block is :meth:`EncoderBlock.forward` in the packed layout: the same sub-layers in the same order,
-        with :meth:`MultiHeadAttention.forward_packed` for the attention.
-        """
+        """The pooled ``(B, d_model)`` states, computed on the real tokens only (:meth:`EncoderBlock.forward_packed`)."""
         packed = PackedBatch.from_mask(real)
         ids = packed.pack(input_ids)  # (N,)
         x = self.drop(self.tok_emb(ids) + self.pos_emb(packed.positions))  # (N, d_model)
         for block, xi in zip(self.blocks, layer_masks):
-            attended = block.attn.forward_packed(block.ln_attn(x), packed, head_mask=xi)  # (N, d_model)
-            x = x + block.drop_attn(attended)  # (N, d_model)
-            x = x + block.ffn(block.ln_ffn(x))  # (N, d_model)
+            x = block.forward_packed(x, packed, head_mask=xi)  # (N, d_model)
         # Back to (B, T, d_model) for pooling: the same reduction as the padded path, zeros at padding.
         return self._pool(packed.unpack(self.ln_f(x)), real)  # (B, d_model)
 

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from attnlab.errors import InputError
 from attnlab.nn.attention import AttentionOutput, MultiHeadAttention, dropout
+from attnlab.nn.packing import PackedBatch
 
 __all__ = ["DecoderBlock", "DecoderBlockOutput", "Dropout", "EncoderBlock", "FeedForward", "LayerCache",
            "init_transformer_weights"]
@@ -196,6 +197,13 @@ class EncoderBlock(nn.Module):
         x = x + self.drop_attn(attended)  # (B, T, d_model)
         x = x + self.ffn(self.ln_ffn(x))  # (B, T, d_model); FeedForward ends in dropout
         return AttentionOutput(x, weights)
+
+    def forward_packed(self, x: Tensor, packed: PackedBatch, *, head_mask: Tensor | None = None) -> Tensor:
+        """The same block on packed tokens ``(N, d_model)`` (no padding; see :mod:`attnlab.nn.packing`):
+        the same sub-layers in the same order, with :meth:`MultiHeadAttention.forward_packed` for attention."""
+        attended = self.attn.forward_packed(self.ln_attn(x), packed, head_mask=head_mask)  # (N, d_model)
+        x = x + self.drop_attn(attended)  # (N, d_model)
+        return x + self.ffn(self.ln_ffn(x))  # (N, d_model)
 
 
 class DecoderBlock(nn.Module):
