@@ -44,7 +44,9 @@ def checkpoint_position(partial):
 def start_and_stop(out, sig, until):
     """Start training, wait until the checkpoint satisfies ``until(epoch, step)``, send ``sig``; return the process."""
     partial = out.parent / f".{out.name}.partial"
-    proc = subprocess.Popen(command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    # pytest-xdist workers ignore SIGINT and children inherit that: give the child the default disposition back
+    proc = subprocess.Popen(command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         pos = checkpoint_position(partial)
