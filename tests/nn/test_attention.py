@@ -333,3 +333,29 @@ def test_bad_inputs_are_input_errors():
     ours(x, attn_mask=torch.ones(B, H, T, T, dtype=torch.bool))  # per-head masks are fine
     with pytest.raises(InputError, match="key_padding_mask"):
         ours(x, key_padding_mask=torch.zeros(B, T + 1, dtype=torch.bool))
+
+
+def test_cpu_half_training_takes_the_explicit_path_and_matches_the_fused_one(monkeypatch):
+    """bf16 training on CPU with short inputs runs the explicit path (faster there); same result as the fused path."""
+    import attnlab.nn.attention as attention
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(32, 4)
+    x = torch.randn(3, 9, 32, requires_grad=True)
+    padding = torch.zeros(3, 9, dtype=torch.bool)
+    padding[1, 6:] = True
+    calls = []
+    real = attention.scaled_dot_product_attention
+    monkeypatch.setattr(attention, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        explicit = mha(x, key_padding_mask=padding).output
+    assert calls  # the rule chose the explicit path
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        before = len(calls)
+        fused = mha(x, key_padding_mask=padding).output  # inference keeps the fused kernel
+    assert len(calls) == before
+    torch.testing.assert_close(explicit.float(), fused.float(), atol=3e-2, rtol=3e-2)
+    calls.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mha(torch.randn(1, attention.CPU_HALF_EXPLICIT_MAX_KEYS + 1, 32, requires_grad=True))
+    assert not calls  # long inputs: the fused kernel is faster
