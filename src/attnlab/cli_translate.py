@@ -7,6 +7,7 @@ bad input is one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +90,9 @@ def cmd_train_translation(args: argparse.Namespace, console: Callable[..., Any])
 
     if args.resume and not args.out:
         raise InputError("--resume needs --out NAME: the run directory of the interrupted run")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InputError("translation training runs in one process (torchrun covers classification runs so far); "
+                         "start it without torchrun")
     report = train_translation(cfg, out, console=console(stderr=True), resume=args.resume)
     render_translation_summary(report, console())
     print(f"run directory: {out}")
