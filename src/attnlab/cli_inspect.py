@@ -65,7 +65,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                           full_max=args.full_max, statistics=args.statistics, split=args.split,
                           max_examples=args.max_examples, importance=args.importance, data=args.data,
                           beam_size=args.beam_size)
-    opts.validate()
-    doc = inspect_run(args.run_dir, _texts(args), out=args.out, opts=opts, console=Console(stderr=True))
+    doc = inspect_run(args.run_dir, _texts(args), out=args.out, opts=opts)  # validates opts before any work
     print_inspect_summary(doc, Console())
     return 0

@@ -47,6 +47,11 @@ def atomic_write_csv(path: str | os.PathLike, header: Sequence[str], rows: Itera
     atomic_write_text(path, buf.getvalue())
 
 
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> None:
+    """A whole JSON Lines file (one record per line), atomically; see :func:`append_jsonl` to add a line."""
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
 def append_jsonl(path: str | os.PathLike, record: Any) -> None:
     """Append one JSON line (strict JSON: NaN/inf refused) to ``path``, e.g. a training history."""
     with open(path, "a", encoding="utf-8") as fh:

@@ -137,7 +137,7 @@ def _write_maps(folder: Path, captured: list, opts: InspectOptions) -> list[dict
     return pages
 
 
-def _statistics(run_dir: Path, task: str, loaded: Any, opts: InspectOptions, console: Any) -> dict[str, Any]:
+def _statistics(run_dir: Path, task: str, loaded: Any, opts: InspectOptions) -> dict[str, Any]:
     """Head statistics (and classifier importance) over a split; ``{"split", "n", ...}``."""
     from attnlab.heads.capture import classifier_statistics, translator_statistics
 
@@ -159,11 +159,11 @@ def _statistics(run_dir: Path, task: str, loaded: Any, opts: InspectOptions, con
     result: dict[str, Any] = {"split": opts.split, "n": len(texts),
                               "kinds": {"encoder": classifier_statistics(loaded, texts)}}
     if opts.importance:
-        result["importance"] = _importance(loaded, cut, opts, console)
+        result["importance"] = _importance(loaded, cut)
     return result
 
 
-def _importance(loaded: Any, cut: Any, opts: InspectOptions, console: Any) -> dict[str, Any]:
+def _importance(loaded: Any, cut: Any) -> dict[str, Any]:
     """Gradient importance and ablation on validation, and the pruning curve (ranked on validation, measured on
     validation and test): :func:`attnlab.recipes.prune.head_report`."""
     from attnlab.recipes.prune import head_report
@@ -196,7 +196,7 @@ def _replace_folder(final: Path, build) -> Path:
 
 
 def inspect_run(run_dir: str | Path, texts: Sequence[str] = (), *, out: str | Path | None = None,
-                opts: InspectOptions = InspectOptions(), console: Any = None) -> dict[str, Any]:
+                opts: InspectOptions = InspectOptions()) -> dict[str, Any]:
     """Capture, measure and draw; returns the inspect.json document (also written to the output folder).
 
     Args:
@@ -224,7 +224,7 @@ def inspect_run(run_dir: str | Path, texts: Sequence[str] = (), *, out: str | Pa
 
         loaded = load_classifier(run_dir)
         captured = capture_classifier(loaded, texts) if texts else []
-    stats = _statistics(run_dir, task, loaded, opts, console) if opts.statistics else None
+    stats = _statistics(run_dir, task, loaded, opts) if opts.statistics else None
     doc = {"schema": INSPECT_SCHEMA, "run_dir": str(run_dir), "task": "translation" if task == "translate"
            else "classification", "options": {"formats": list(opts.formats), "view": opts.view, "top_k": opts.top_k,
                                              "page_size": opts.page_size, "full_max": opts.full_max},

@@ -10,7 +10,6 @@ complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import time
 from collections import Counter
@@ -32,7 +31,7 @@ from attnlab.data.catalog import CATALOG, describe
 from attnlab.data.tokenizers import encode, load_tokenizer, save_tokenizer, train_tokenizer
 from attnlab.diagnostics import annotate, conflict_findings, label_conflicts, splits_overlap
 from attnlab.errors import InputError, TrainingInterrupted
-from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_text
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_jsonl
 from attnlab.metrics.summary import classification_report
 from attnlab.recipes.evaluate import score_predictions
 from attnlab.recipes.run_data import split_for_config
@@ -94,7 +93,7 @@ def _tokenizer_and_state(ctx: Any, run: RunDirectory | None, cfg: RunConfig, tra
             tokenizer = train_tokenizer(train_texts, vocab_size=cfg.model.vocab_size)
             save_tokenizer(tokenizer, tok_path)
         history = run.path / "history.jsonl"  # the checkpoint's history is the truth (a kill may follow an append)
-        atomic_write_text(history, "".join(json.dumps(r) + "\n" for r in (state.history if state else [])))
+        atomic_write_jsonl(history, state.history if state else [])
     if ctx.enabled:
         tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
         state = ctx.broadcast(state)

@@ -10,7 +10,6 @@ hidden folder and renamed into place only when complete.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from attnlab.data.parallel import ParallelTexts, default_held_out, pick_held_out
 from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, UNK_ID, encode_pairs, load_bpe, save_bpe, train_bpe
 from attnlab.diagnostics.translation_verdict import annotate_translation
 from attnlab.errors import TrainingInterrupted
-from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_text
+from attnlab.io import RunDirectory, append_jsonl, atomic_write_csv, atomic_write_json, atomic_write_jsonl
 from attnlab.metrics import translation as tm
 from attnlab.models.builders import build_translator
 from attnlab.recipes.evaluate_translation import score_translations
@@ -81,7 +80,7 @@ def _tokenizers_and_state(cfg: TranslationRunConfig, run: RunDirectory, train: P
         toks, state = list(_tokenizers(cfg, train)), None
         for tok, name in zip(toks, names):
             save_bpe(tok, run.path / name)
-    atomic_write_text(run.path / "history.jsonl", "".join(json.dumps(r) + "\n" for r in (state.history if state else [])))
+    atomic_write_jsonl(run.path / "history.jsonl", state.history if state else [])
     return (toks[0], toks[-1]), state
 
 

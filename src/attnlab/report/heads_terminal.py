@@ -7,9 +7,6 @@ from typing import Any
 
 __all__ = ["print_inspect_summary"]
 
-_KIND = {"encoder": "encoder self-attention", "decoder_self": "decoder self-attention", "cross": "cross-attention"}
-
-
 def _f(value: Any, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -17,6 +14,8 @@ def _f(value: Any, digits: int = 3) -> str:
 def print_inspect_summary(doc: Mapping[str, Any], console: Any) -> None:
     """Print the texts' outputs with their most-read tokens, a head table per attention kind and the importance."""
     from rich.table import Table
+
+    from attnlab.report.attention_plots import kind_title
 
     for t, item in enumerate(doc.get("texts") or [], start=1):
         out = item.get("output") or {}
@@ -30,7 +29,7 @@ def print_inspect_summary(doc: Mapping[str, Any], console: Any) -> None:
                                                                        for i in top), highlight=False)
     stats = doc.get("statistics") or {}
     for kind, s in (stats.get("kinds") or {}).items():
-        table = Table(title=f"{_KIND.get(kind, kind)}: {s['n_examples']} {stats.get('split')} examples, "
+        table = Table(title=f"{kind_title(kind)}: {s['n_examples']} {stats.get('split')} examples, "
                             f"{s['n_rows']} query rows", title_justify="left")
         for col in ("head", "pattern", "entropy", "norm.", "distance", "special", "self", "previous"):
             table.add_column(col, justify="left" if col in ("head", "pattern") else "right")

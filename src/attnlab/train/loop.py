@@ -148,7 +148,6 @@ class Checkpointer:
     path: Any
     fingerprint: str
     every: int = 0
-    writes: int = 0
 
     def save(self, *, epoch: int, step: int, epoch_rng: dict[str, Any], model: torch.nn.Module, optimizer: Any,
              scheduler: Any, result: FitResult, selector: EpochSelector, sums: dict[str, float]) -> None:
@@ -161,7 +160,6 @@ class Checkpointer:
             best=selector.best_state, rng_torch=torch.get_rng_state(),
             rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
         save_checkpoint(self.path, state)
-        self.writes += 1
 
 
 def restore_training_state(state: TrainingState, model: torch.nn.Module, optimizer: Any, scheduler: Any,

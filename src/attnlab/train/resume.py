@@ -1,6 +1,6 @@
 """Training checkpoints that survive SIGKILL, and resuming from them to the same result.
 
-One checkpoint is ONE safetensors file, written to a temporary name and renamed into place (atomic on POSIX):
+One checkpoint is ONE safetensors file, written through :func:`attnlab.io.atomic_write_bytes` (atomic on POSIX):
 a kill at any moment leaves either the previous checkpoint or the new one, never a mix. It holds
 
 - tensors: the model (``model.*``), the optimizer's per-parameter state (``optim.<i>.<name>``), the weights
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import numpy as np
 import torch
 
 from attnlab.errors import InputError
-from attnlab.io import RunDirectory
+from attnlab.io import RunDirectory, atomic_write_bytes
 
 __all__ = ["CHECKPOINT_FILE", "TrainingState", "load_checkpoint", "run_fingerprint", "save_checkpoint"]
 
@@ -96,7 +94,7 @@ def _deduplicated(prefix: str, state: dict[str, torch.Tensor]) -> tuple[dict[str
 
 def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
     """Write ``state`` as one safetensors file, atomically (temporary file in the same folder, then rename)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     tensors, aliases = _deduplicated("model.", state.model)
@@ -115,16 +113,7 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
            "best_score": state.best_score if np.isfinite(state.best_score) else None, "since_best": state.since_best,
            "fingerprint": state.fingerprint, "optimizer": optim_json, "scheduler": state.scheduler,
            "aliases": aliases}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"attnlab_state": json.dumps(doc)})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, save(tensors, metadata={"attnlab_state": json.dumps(doc)}))
     return path
 
 
