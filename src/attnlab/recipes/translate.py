@@ -17,6 +17,7 @@ import torch
 from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, decode_batch, encode_batch
 from attnlab.errors import InputError
 from attnlab.models.generate import generate
+from attnlab.train.distributed import SINGLE, DistContext, gather_objects, shard_indices
 from attnlab.train.seq2seq_loop import autocast, autocast_dtype
 
 __all__ = ["Translations", "translate_run", "translate_texts"]
@@ -38,10 +39,14 @@ class Translations:
 
 def translate_texts(model: torch.nn.Module, src_tokenizer: Any, tgt_tokenizer: Any, texts: list[str], *,
                     beam_size: int, length_penalty: float, max_new_tokens: int, batch_size: int,
-                    device: torch.device, precision: str = "fp32") -> Translations:
+                    device: torch.device, precision: str = "fp32", ctx: DistContext = SINGLE) -> Translations:
     """Translate ``texts`` in batches of similar length; returns them in the input order.
 
     Sources are cut to the model's position table (``</s>`` kept) and the cuts counted.
+
+    Under torch.distributed (``ctx``) each rank decodes whole batches of the single-process batching (round
+    robin) and the strings are gathered onto every rank: each sentence is decoded exactly once, in the same batch
+    as in one process, so every rank returns the single-process translations.
     """
     if not texts:
         raise InputError("no texts to translate; pass at least one sentence")
@@ -49,17 +54,24 @@ def translate_texts(model: torch.nn.Module, src_tokenizer: Any, tgt_tokenizer: A
     enc = encode_batch(src_tokenizer, texts, max_len=model.max_len, add_eos=True)
     dtype = autocast_dtype(precision, device)
     order = np.argsort(-enc.lengths, kind="stable")  # longest first: the largest batch shape comes first
-    hyps: list[str] = [""] * len(texts)
-    hit: list[bool] = [False] * len(texts)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    mine: list[tuple[int, str, bool]] = []
+    for b in shard_indices(len(batches), ctx):
+        idx = batches[b]
         width = int(enc.lengths[idx].max())
         src = torch.from_numpy(enc.ids[idx, :width]).to(device)  # (B, S)
         with autocast(device, dtype):
             out = generate(model, src, src != PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, max_new_tokens=max_new_tokens,
                            beam_size=beam_size, length_penalty=length_penalty)
-        for i, text, cut in zip(idx, decode_batch(tgt_tokenizer, out.tokens), out.hit_max_length):
-            hyps[int(i)], hit[int(i)] = text, cut
+        mine += [(int(i), text, bool(cut)) for i, text, cut in
+                 zip(idx, decode_batch(tgt_tokenizer, out.tokens), out.hit_max_length)]
+    hyps: list[str | None] = [None] * len(texts)
+    hit: list[bool] = [False] * len(texts)
+    for part in gather_objects(ctx, mine):
+        for i, text, cut in part:
+            hyps[i], hit[i] = text, cut
+    if any(h is None for h in hyps):
+        raise RuntimeError("distributed decoding left sentences untranslated; every sentence must be decoded once")
     return Translations(hyps, hit, enc.n_truncated, time.perf_counter() - t0)
 
 

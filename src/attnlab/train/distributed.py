@@ -14,6 +14,11 @@ The rules the recipes follow:
   every rank (no padded duplicates, so nothing is counted twice), and every rank takes the same decisions
   (best epoch, early stopping).
 - files: only rank 0 writes; the others wait at a barrier.
+
+The translator (:func:`attnlab.train.seq2seq_loop.fit_seq2seq`) follows the same rules with token batches:
+every rank draws the same epoch batch list and takes every ``world``-th batch; decoding deals out whole
+single-process batches and gathers the strings (:func:`gather_objects`); sums over ranks use :func:`all_sum`,
+and the wall-time budget uses rank 0's clock (:func:`rank0_float`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import torch
 
 from attnlab.errors import InputError
 
-__all__ = ["DistContext", "SINGLE", "gather_rows", "setup", "shard_indices", "teardown"]
+__all__ = ["DistContext", "SINGLE", "all_sum", "gather_objects", "gather_rows", "rank0_float", "setup",
+           "shard_indices", "teardown"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +134,39 @@ def gather_rows(ctx: DistContext, index: np.ndarray, values: np.ndarray, n: int)
         raise RuntimeError(f"distributed evaluation covered rows {int((seen == 0).sum())} times zero and "
                            f"{int((seen > 1).sum())} times twice or more; every example must be counted once")
     return out
+
+
+def all_sum(ctx: DistContext, *values: float) -> tuple[float, ...]:
+    """The sums of ``values`` over all ranks (one float64 all-reduce; the values themselves in one process).
+
+    >>> all_sum(SINGLE, 1.5, 2)
+    (1.5, 2.0)
+    """
+    if not ctx.enabled:
+        return tuple(float(v) for v in values)
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return tuple(t.tolist())
+
+
+def rank0_float(ctx: DistContext, value: float) -> float:
+    """Rank 0's ``value`` on every rank (one tiny broadcast): e.g. its clock, so that time-based decisions
+    (a wall-time budget, a learning rate that decays over it) are the same on every rank."""
+    if not ctx.enabled:
+        return float(value)
+    t = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.broadcast(t, src=0)
+    return float(t.item())
+
+
+def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable, our own plain data), in rank order, on every rank.
+
+    >>> gather_objects(SINGLE, ["a", "b"])
+    [['a', 'b']]
+    """
+    if not ctx.enabled:
+        return [obj]
+    parts: list[Any] = [None] * ctx.world_size
+    torch.distributed.all_gather_object(parts, obj)
+    return parts
