@@ -54,7 +54,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted run of --out from its last checkpoint (same data and flags)")
     g.add_argument("--device", help="auto (default), cpu or cuda")
     g.add_argument("--compile", action="store_true", default=None,
-                   help="classification: torch.compile the model for training and inference (slow first steps)")
+                   help="torch.compile the model (slow first steps): classification trains and predicts "
+                        "compiled; translation compiles the training steps only")
     g.add_argument("--positive", dest="positive_label", help="positive class for binary metrics")
     p.add_argument("--out", help="run directory to create (default: runs/NAME-TIMESTAMP)")
     p.add_argument("--task", choices=["classify", "translate"], default="classify",

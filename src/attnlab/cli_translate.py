@@ -7,7 +7,6 @@ bad input is one line and exit 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +19,11 @@ SAMPLE = "bible-en-de-sample"
 _SHARED = {"model": ("n_heads", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
            "train": ("epochs", "lr", "patience", "monitor", "seed")}
 _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "positions"),
-        "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing", "checkpoint_every"),
+        "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing", "checkpoint_every",
+                  "compile"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
-_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "compile": "--compile",
+_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive",
                   "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 
@@ -42,7 +42,7 @@ def add_translation_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--positions", choices=["learned", "sinusoidal"], help="position encodings (default: the preset's)")
     g.add_argument("--separate-vocab", action="store_true", dest="separate_vocab",
                    help="one BPE vocabulary per language (default: one shared; implies --tie-embeddings decoder)")
-    g.add_argument("--batch-tokens", type=int, dest="batch_tokens", help="padded tokens per batch and side")
+    g.add_argument("--batch-tokens", type=int, dest="batch_tokens", help="padded tokens per batch and side (per process under torchrun)")
     g.add_argument("--warmup-steps", type=int, dest="warmup_steps")
     g.add_argument("--label-smoothing", type=float, dest="label_smoothing")
     g.add_argument("--max-minutes", type=float, dest="max_minutes",
@@ -90,10 +90,9 @@ def cmd_train_translation(args: argparse.Namespace, console: Callable[..., Any])
 
     if args.resume and not args.out:
         raise InputError("--resume needs --out NAME: the run directory of the interrupted run")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise InputError("translation training runs in one process (torchrun covers classification runs so far); "
-                         "start it without torchrun")
     report = train_translation(cfg, out, console=console(stderr=True), resume=args.resume)
+    if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
+        return 0
     render_translation_summary(report, console())
     print(f"run directory: {out}")
     return 0

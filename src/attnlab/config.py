@@ -277,7 +277,9 @@ class Seq2SeqTrainConfig:
     """Optimisation of the translator. Batches hold up to ``batch_tokens`` (padded) tokens per side.
 
     ``max_minutes`` > 0 stops training after that much wall time and decays the learning rate over it
-    (the schedule then depends on the machine's speed); 0 trains for ``epochs``.
+    (the schedule then depends on the machine's speed); 0 trains for ``epochs``. Under torchrun
+    ``batch_tokens`` is per process (global batch = ``batch_tokens`` x processes). ``compile`` runs the
+    training steps through ``torch.compile(dynamic=True)`` (validation and decoding stay eager).
     """
 
     epochs: int = 10
@@ -293,8 +295,11 @@ class Seq2SeqTrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: only at epoch ends)
+    compile: bool = False  # torch.compile the training forward/backward (slow first steps)
 
     def validate(self) -> None:
+        if not isinstance(self.compile, bool):
+            raise InputError(f"compile must be true or false, got {self.compile!r}")
         if self.checkpoint_every < 0:
             raise InputError(f"checkpoint_every must be >= 0 steps (0 = at epoch ends only), got {self.checkpoint_every}")
         for name in ("epochs", "batch_tokens"):

@@ -341,9 +341,3 @@ def test_translate_without_any_input_asks_for_some(run_dir, capsys, monkeypatch)
     monkeypatch.setattr(sys, "stdin", Terminal())
     capsys.readouterr()
     one_line_error(capsys, main(["translate", str(run_dir)]), r"no sentences given")
-
-
-def test_translation_under_torchrun_is_refused(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["run", "--task", "translate", "--out", str(tmp_path / "r")]) == 2
-    assert "torchrun" in capsys.readouterr().err and not (tmp_path / "r").exists()

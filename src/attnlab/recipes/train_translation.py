@@ -10,6 +10,7 @@ hidden folder and renamed into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from datetime import datetime, timezone
@@ -18,6 +19,8 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.progress import Progress
+from tokenizers import Tokenizer
 
 from attnlab import __version__
 from attnlab.config import TranslationRunConfig
@@ -32,6 +35,7 @@ from attnlab.recipes.evaluate_translation import score_translations
 from attnlab.recipes.train_classifier import make_progress, resolve_device
 from attnlab.recipes.translate import Translations, translate_texts
 from attnlab.train.checkpoint import SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE, TOKENIZER_FILE, save_translator
+from attnlab.train.distributed import DistContext, setup
 from attnlab.train.loop import Checkpointer
 from attnlab.train.resume import CHECKPOINT_FILE, load_checkpoint, run_fingerprint
 from attnlab.train.seq2seq_loop import autocast_dtype, fit_seq2seq, teacher_forced_loss
@@ -48,10 +52,11 @@ def _tokenizers(cfg: TranslationRunConfig, train: ParallelTexts) -> tuple[Any, A
             train_bpe(train.targets, vocab_size=cfg.model.vocab_size))
 
 
-def _decode(cfg: TranslationRunConfig, model, toks, texts: list[str], device, *, beam_size: int) -> Translations:
+def _decode(cfg: TranslationRunConfig, model, toks, texts: list[str], device, *, beam_size: int,
+            ctx: DistContext) -> Translations:
     return translate_texts(model, toks[0], toks[1], texts, beam_size=beam_size, length_penalty=cfg.decode.length_penalty,
                            max_new_tokens=cfg.decode.max_new_tokens, batch_size=cfg.decode.batch_size, device=device,
-                           precision=cfg.train.precision)
+                           precision=cfg.train.precision, ctx=ctx)
 
 
 def _held_out(cfg: TranslationRunConfig, data: ParallelTexts) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -69,18 +74,24 @@ def _data_record(cfg: TranslationRunConfig, data: ParallelTexts, split, enc: dic
             "truncated": {name: {"source": e.n_src_truncated, "target": e.n_tgt_truncated} for name, e in enc.items()}}
 
 
-def _tokenizers_and_state(cfg: TranslationRunConfig, run: RunDirectory, train: ParallelTexts, fingerprint: str):
-    """The run's BPE tokenizer(s) — trained and saved at once, or reloaded when resuming — and the checkpoint."""
-    names = _tokenizer_files(cfg)
-    if run.resumed and all((run.path / name).is_file() for name in names):
-        toks = [load_bpe(run.path / name) for name in names]
-        ckpt = run.path / CHECKPOINT_FILE
-        state = load_checkpoint(ckpt, fingerprint=fingerprint) if ckpt.is_file() else None
-    else:
-        toks, state = list(_tokenizers(cfg, train)), None
-        for tok, name in zip(toks, names):
-            save_bpe(tok, run.path / name)
-    atomic_write_jsonl(run.path / "history.jsonl", state.history if state else [])
+def _tokenizers_and_state(ctx: DistContext, cfg: TranslationRunConfig, run: RunDirectory | None,
+                          train: ParallelTexts, fingerprint: str):
+    """The run's BPE tokenizer(s) — trained and saved at once, or reloaded when resuming — and the checkpoint;
+    made on rank 0 and sent to every rank."""
+    names, toks, state = _tokenizer_files(cfg), None, None
+    if ctx.is_main:
+        if run.resumed and all((run.path / name).is_file() for name in names):
+            toks = [load_bpe(run.path / name) for name in names]
+            ckpt = run.path / CHECKPOINT_FILE
+            state = load_checkpoint(ckpt, fingerprint=fingerprint) if ckpt.is_file() else None
+        else:
+            toks = list(_tokenizers(cfg, train))
+            for tok, name in zip(toks, names):
+                save_bpe(tok, run.path / name)
+        atomic_write_jsonl(run.path / "history.jsonl", state.history if state else [])
+    if ctx.enabled:
+        texts = ctx.broadcast([tok.to_str() for tok in toks] if ctx.is_main else None)
+        toks, state = [Tokenizer.from_str(text) for text in texts], ctx.broadcast(state)
     return (toks[0], toks[-1]), state
 
 
@@ -89,15 +100,19 @@ def _tokenizer_files(cfg: TranslationRunConfig) -> list[str]:
 
 
 def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console: Console | None = None,
-                      resume: bool = False) -> dict[str, Any]:
+                      resume: bool = False) -> dict[str, Any] | None:
     """Run the whole recipe and return the report dictionary (also written as report.json).
 
-    Checkpoints and ``resume`` work as in :func:`attnlab.recipes.train_classifier.train_classifier`.
+    Checkpoints and ``resume`` work as in :func:`attnlab.recipes.train_classifier.train_classifier`. Under
+    torchrun every rank runs this function (training, validation and test decoding are split between the
+    ranks, see :func:`attnlab.train.seq2seq_loop.fit_seq2seq`); rank 0 writes the run directory and returns the
+    report, the other ranks return ``None``.
     """
     console = console or Console(stderr=True)
     cfg.validate()
     t_start = time.perf_counter()
-    torch.manual_seed(cfg.train.seed)
+    ctx, device_name = setup(cfg.device)  # torchrun: join the process group; else a single process
+    torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     data = read_parallel(cfg.data.source, source_column=cfg.data.source_column, target_column=cfg.data.target_column,
                          target_path=cfg.data.target_file, group_column=cfg.data.group_column)
     held_out = _held_out(cfg, data)
@@ -105,58 +120,73 @@ def train_translation(cfg: TranslationRunConfig, out_dir: str | Path, *, console
                            test_fraction=cfg.data.test_fraction, held_out=held_out)
     parts = {name: data.subset(getattr(split, name)) for name in ("train", "val", "test")}
     fingerprint = run_fingerprint(cfg.to_dict(), split.fingerprint)
-    with RunDirectory(out_dir, resumable=True, resume=resume) as run:
-        toks, state = _tokenizers_and_state(cfg, run, parts["train"], fingerprint)
-        return _train_in(run, cfg, console, t_start=t_start, data=data, split=split, parts=parts, toks=toks,
-                         state=state, held_out=held_out, fingerprint=fingerprint)
+    run = RunDirectory(out_dir, resumable=True, resume=resume) if ctx.is_main else None
+    with run if run is not None else contextlib.nullcontext():
+        toks, state = _tokenizers_and_state(ctx, cfg, run, parts["train"], fingerprint)
+        L = cfg.model.max_len
+        enc = {name: encode_pairs(toks[0], p.sources, p.targets, max_src_len=L, max_tgt_len=L,
+                                  target_tokenizer=toks[1]) for name, p in parts.items()}
+        device = resolve_device(device_name)
+        model = build_translator(cfg.model, src_vocab_size=toks[0].get_vocab_size(),
+                                 tgt_vocab_size=toks[1].get_vocab_size(), pad_id=PAD_ID).to(device)
+        result = _fit(run, ctx, cfg, console, model=model, toks=toks, enc=enc, parts=parts, state=state,
+                      fingerprint=fingerprint, device=device)
+        if run is not None:  # the finished run keeps the model, not the checkpoint
+            (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)
+            save_translator(run.path, model, cfg, src_vocab_size=toks[0].get_vocab_size(),
+                            tgt_vocab_size=toks[1].get_vocab_size(), tokenizer_files=_tokenizer_files(cfg),
+                            special={"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID})
+        out = _decode(cfg, model, toks, parts["test"].sources, device, beam_size=cfg.decode.beam_size, ctx=ctx)
+        if run is None:  # other ranks trained and decoded their shares; only rank 0 writes
+            ctx.barrier()
+            return None
+        report = _finish(run, ctx, cfg, t_start=t_start, data=data, split=split, parts=parts, enc=enc, out=out,
+                         held_out=held_out, result=result, model=model, device=device)
+    ctx.barrier()
+    return report
 
 
-def _train_in(run: RunDirectory, cfg: TranslationRunConfig, console: Console, *, t_start: float, data, split, parts,
-              toks, state, held_out, fingerprint: str) -> dict[str, Any]:
-    """Encode, train (checkpointed), decode the test split, score, write the run files and commit."""
-    L = cfg.model.max_len
-    enc = {name: encode_pairs(toks[0], p.sources, p.targets, max_src_len=L, max_tgt_len=L, target_tokenizer=toks[1])
-           for name, p in parts.items()}
-    device = resolve_device(cfg.device)
-    model = build_translator(cfg.model, src_vocab_size=toks[0].get_vocab_size(),
-                             tgt_vocab_size=toks[1].get_vocab_size(), pad_id=PAD_ID).to(device)
+def _fit(run: RunDirectory | None, ctx: DistContext, cfg: TranslationRunConfig, console: Console, *, model, toks,
+         enc, parts, state, fingerprint: str, device):
+    """Train with greedy validation BLEU every epoch (checkpointed; history and checkpoints on rank 0 only)."""
     dtype = autocast_dtype(cfg.train.precision, device)
 
     def validate() -> dict[str, float]:  # greedy on validation: cheap enough every epoch
         loss = teacher_forced_loss(model, enc["val"], batch_tokens=cfg.train.batch_tokens, pad_id=PAD_ID,
-                                   device=device, dtype=dtype)
-        hyps = _decode(cfg, model, toks, parts["val"].sources, device, beam_size=1).hypotheses
+                                   device=device, dtype=dtype, ctx=ctx)
+        hyps = _decode(cfg, model, toks, parts["val"].sources, device, beam_size=1, ctx=ctx).hypotheses
         scores = tm.corpus_scores(hyps, [parts["val"].targets], metrics=("bleu", "chrf"), n_bootstrap=0)
         return {"loss": loss, "bleu": scores["bleu"]["score"], "chrf": scores["chrf"]["score"]}
 
-    history_path = run.path / "history.jsonl"
+    checkpoint = run.path / CHECKPOINT_FILE if run is not None else None  # other ranks never write
 
     def on_epoch(record: dict[str, Any]) -> None:
-        append_jsonl(history_path, record)
+        if run is not None:
+            append_jsonl(run.path / "history.jsonl", record)
 
-    checkpoint = run.path / CHECKPOINT_FILE
-    with make_progress(console) as progress:
+    with make_progress(console) if run is not None else Progress(disable=True) as progress:
         try:
-            result = fit_seq2seq(model, enc["train"], cfg=cfg.train, validate=validate, on_epoch=on_epoch,
-                                 progress=progress, device=device, pad_id=PAD_ID, resume=state,
-                                 checkpointer=Checkpointer(checkpoint, fingerprint, cfg.train.checkpoint_every))
+            return fit_seq2seq(model, enc["train"], cfg=cfg.train, validate=validate, on_epoch=on_epoch,
+                               progress=progress, device=device, pad_id=PAD_ID, resume=state, ctx=ctx,
+                               checkpointer=Checkpointer(checkpoint, fingerprint, cfg.train.checkpoint_every))
         except KeyboardInterrupt:
-            if checkpoint.is_file():
+            if checkpoint is not None and checkpoint.is_file():
                 raise TrainingInterrupted(f"the last checkpoint is in {checkpoint}; run the same command with "
                                           "--resume to continue from it") from None
             raise
-    checkpoint.unlink(missing_ok=True)  # the finished run keeps the model, not the checkpoint
-    save_translator(run.path, model, cfg, src_vocab_size=toks[0].get_vocab_size(),
-                    tgt_vocab_size=toks[1].get_vocab_size(), tokenizer_files=_tokenizer_files(cfg),
-                    special={"pad_id": PAD_ID, "unk_id": UNK_ID, "bos_id": BOS_ID, "eos_id": EOS_ID})
+
+
+def _finish(run: RunDirectory, ctx: DistContext, cfg: TranslationRunConfig, *, t_start: float, data, split, parts,
+            enc, out: Translations, held_out, result, model, device) -> dict[str, Any]:
+    """Rank 0: score the test translations, write translations.csv and the report, and commit the run."""
     test = parts["test"]
-    out = _decode(cfg, model, toks, test.sources, device, beam_size=cfg.decode.beam_size)
     report = score_translations(out.hypotheses, [test.targets], seed=cfg.train.seed)
     report["run"] = {
         "attnlab_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__, "python": platform.python_version(), "device": str(device),
-        "precision": "bf16" if dtype is not None else "fp32", "config": cfg.to_dict(),
-        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "processes": ctx.world_size,
+        "precision": "bf16" if autocast_dtype(cfg.train.precision, device) is not None else "fp32",
+        "config": cfg.to_dict(), "n_parameters": sum(p.numel() for p in model.parameters()),
         "data": _data_record(cfg, data, split, enc, held_out),
         "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                      "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
