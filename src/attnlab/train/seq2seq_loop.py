@@ -181,8 +181,8 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     ranks stop at the same step with the same learning rate. The epoch's loss and tokens/s in the history are
     sums over ranks; ``validate`` must return the same numbers on every rank (it decides early stopping).
     Pass the same ``checkpointer`` settings on every rank (saving sums the running loss over ranks, a
-    collective); only rank 0 writes, so other ranks' ``checkpointer.path`` is not used. A resumed run restores
-    rank 0's state (weights, optimiser, RNGs) on every rank: the state all ranks shared, except the torch RNG
+    collective); only rank 0 writes, so other ranks' ``checkpointer.path`` is not used. A run is resumed with
+    the number of processes that wrote the checkpoint (checked), and restores rank 0's state (weights, optimiser, RNGs) on every rank: the state all ranks shared, except the torch RNG
     (dropout masks), which each rank had advanced by its own batches and which now continues from rank 0's.
     """
     rng = np.random.default_rng(cfg.seed)
@@ -202,6 +202,9 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     task = progress.add_task("train", total=total, loss=float("nan"), tps=0.0)
     first_epoch, skip, sums = 1, 0, {"loss_sum": 0.0, "n_tokens": 0}
     if resume is not None:
+        if int(resume.scheduler.get("processes", 1)) != ctx.world_size:  # the batch shares depend on it
+            raise InputError(f"the checkpoint was written by a run of {resume.scheduler.get('processes', 1)} "
+                             f"process(es); resume it with the same number (this run has {ctx.world_size})")
         restore_training_state(resume, model, optimizer, None, rng, result, selector)
         first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
         step, t0 = int(resume.scheduler["step"]), t0 - float(resume.scheduler["elapsed"])  # the time already spent
@@ -213,7 +216,8 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
         loss_sum, n_tokens = all_sum(ctx, loss_sum, n_tokens)  # every rank joins; rank 0 writes the totals
         if ctx.is_main:
             checkpointer.save(epoch=epoch, step=batch, epoch_rng=epoch_rng, model=model, optimizer=optimizer,
-                              scheduler={"step": step, "elapsed": time.perf_counter() - t0}, result=result,
+                              scheduler={"step": step, "elapsed": time.perf_counter() - t0,
+                                         "processes": ctx.world_size}, result=result,
                               selector=selector, sums={"loss_sum": loss_sum, "n_tokens": int(n_tokens)})
 
     out_of_time = False
