@@ -48,6 +48,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-weights", choices=["none", "balanced"], dest="class_weights",
                    help="weight the loss by inverse class frequency")
     g.add_argument("--seed", type=int)
+    g.add_argument("--ema-decay", type=float, dest="ema_decay",
+                   help="classification: validate and save an exponential moving average of the weights with "
+                        "this decay per step (e.g. 0.99; default 0 = off, or the dataset preset's)")
     g.add_argument("--checkpoint-every", type=int, dest="checkpoint_every",
                    help="also checkpoint every N steps within an epoch (default 200; 0 = epoch ends only)")
     g.add_argument("--resume", action="store_true",
@@ -199,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SECTIONS = {
     "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
     "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "checkpoint_every",
-              "precision", "compile"),
+              "precision", "compile", "ema_decay"),
     "data": ("text_column", "label_column", "positive_label"),
 }
 

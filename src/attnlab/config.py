@@ -67,6 +67,7 @@ class TrainConfig:
     monitor: Literal["macro_f1", "accuracy", "val_loss"] = "macro_f1"
     class_weights: Literal["none", "balanced"] = "none"
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0  # > 0: validate, keep and save an exponential moving average of the weights
     seed: int = 0
     checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: only at epoch ends)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # autocast; auto = bf16 on CUDA, fp32 on CPU
@@ -82,6 +83,8 @@ class TrainConfig:
             raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.patience < 0:
             raise InputError(f"patience must be >= 0 (0 disables early stopping), got {self.patience}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InputError(f"ema_decay must be in [0, 1) (0 = off; 0.99 averages over ~100 steps), got {self.ema_decay}")
         if self.checkpoint_every < 0:
             raise InputError(f"checkpoint_every must be >= 0 steps (0 = at epoch ends only), got {self.checkpoint_every}")
 
@@ -208,7 +211,7 @@ DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "sms-spam": {},
     "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3, "pooling": "cls"},
              "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4,
-                       "weight_decay": 0.1, "label_smoothing": 0.1}},
+                       "weight_decay": 0.1, "label_smoothing": 0.1, "ema_decay": 0.99}},
     "trec-fine": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
                   "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
     "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1},

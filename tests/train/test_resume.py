@@ -41,11 +41,11 @@ def checkpoint_position(partial):
     return doc["epoch"], doc["step"]
 
 
-def start_and_stop(out, sig, until):
+def start_and_stop(out, sig, until, *extra):
     """Start training, wait until the checkpoint satisfies ``until(epoch, step)``, send ``sig``; return the process."""
     partial = out.parent / f".{out.name}.partial"
     # pytest-xdist workers ignore SIGINT and children inherit that: give the child the default disposition back
-    proc = subprocess.Popen(command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    proc = subprocess.Popen(command(out, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
@@ -63,22 +63,24 @@ def history(run):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+@pytest.fixture(scope="module", params=[(), ("--ema-decay", "0.9")], ids=["plain", "ema"])
+def reference(request, tmp_path_factory):
+    """An uninterrupted run; with ``--ema-decay`` the checkpoint also carries the weight average."""
     out = tmp_path_factory.mktemp("resume") / "uninterrupted"
-    proc = subprocess.run(command(out), capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run(command(out, *request.param), capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return out
+    return out, request.param
 
 
 def test_sigkill_mid_epoch_then_resume_gives_the_same_run(reference, tmp_path):
+    reference, extra = reference
     out = tmp_path / "killed"
-    proc, partial = start_and_stop(out, signal.SIGKILL, lambda epoch, step: epoch >= 2 and step > 0)
+    proc, partial = start_and_stop(out, signal.SIGKILL, lambda epoch, step: epoch >= 2 and step > 0, *extra)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed mid-epoch"
     assert not out.exists() and partial.is_dir()
     epoch, step = checkpoint_position(partial)
     assert epoch >= 2 and step > 0  # a mid-epoch checkpoint after a whole epoch: position and history matter
-    resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
+    resumed = subprocess.run(command(out, *extra, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert not partial.exists() and not (out / "checkpoint.safetensors").exists()
     a, b = load_file(str(reference / "model.safetensors")), load_file(str(out / "model.safetensors"))

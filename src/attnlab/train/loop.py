@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnlab.errors import InputError
 from attnlab.train.distributed import SINGLE, DistContext, gather_rows, shard_indices
 from attnlab.train.optim import build_optimizer, warmup_linear_decay
 from attnlab.train.resume import TrainingState, save_checkpoint
@@ -150,22 +151,31 @@ class Checkpointer:
     every: int = 0
 
     def save(self, *, epoch: int, step: int, epoch_rng: dict[str, Any], model: torch.nn.Module, optimizer: Any,
-             scheduler: Any, result: FitResult, selector: EpochSelector, sums: dict[str, float]) -> None:
-        """Write the state; ``scheduler`` is an LR scheduler or a plain dict of schedule state."""
+             scheduler: Any, result: FitResult, selector: EpochSelector, sums: dict[str, float],
+             ema: torch.nn.Module | None = None) -> None:
+        """Write the state; ``scheduler`` is an LR scheduler or a plain dict of schedule state; ``ema`` the
+        weight average (:class:`torch.optim.swa_utils.AveragedModel`) when training keeps one."""
         state = TrainingState(
             epoch=epoch, step=step, epoch_rng=epoch_rng, sums=sums, history=result.history,
             best_epoch=result.best_epoch, best_score=result.best_score, since_best=selector.since_best,
             fingerprint=self.fingerprint, model=model.state_dict(), optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict() if hasattr(scheduler, "state_dict") else dict(scheduler),
-            best=selector.best_state, rng_torch=torch.get_rng_state(),
+            best=selector.best_state, ema=None if ema is None else ema.state_dict(), rng_torch=torch.get_rng_state(),
             rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
         save_checkpoint(self.path, state)
 
 
 def restore_training_state(state: TrainingState, model: torch.nn.Module, optimizer: Any, scheduler: Any,
-             rng: np.random.Generator, result: FitResult, selector: EpochSelector) -> None:
-    """Put a checkpoint's weights, optimizer, schedule, RNGs, history and early-stopping state back."""
+             rng: np.random.Generator, result: FitResult, selector: EpochSelector,
+             ema: torch.nn.Module | None = None) -> None:
+    """Put a checkpoint's weights, optimizer, schedule, RNGs, history, early-stopping state (and the weight
+    average ``ema``) back."""
     model.load_state_dict(state.model)
+    if ema is not None:
+        if state.ema is None:
+            raise InputError("the checkpoint holds no weight average but the run keeps one (--ema-decay); resume "
+                             "with exactly the same flags as the interrupted run")
+        ema.load_state_dict(state.ema)
     optimizer.load_state_dict(state.optimizer)
     if scheduler is not None:  # the translator's schedule is a function of the step: no scheduler object
         scheduler.load_state_dict(state.scheduler)
@@ -208,6 +218,11 @@ def fit(
     The fast path (:mod:`attnlab.train.fast`): ``train_cfg.precision`` sets autocast (``auto``: bf16 on CUDA,
     float32 on CPU) and ``train_cfg.compile`` compiles the model in place for training and inference.
 
+    ``train_cfg.ema_decay`` > 0 keeps an exponential moving average of the weights
+    (:class:`torch.optim.swa_utils.AveragedModel` with ``get_ema_multi_avg_fn``, updated after every optimizer
+    step, as timm's ``ModelEmaV2``/Polyak averaging): validation scores the average, early stopping keeps the best
+    average, and the model ends holding it.
+
     ``checkpointer`` writes a :class:`~attnlab.train.resume.TrainingState` at every epoch end and every
     ``checkpointer.every`` steps; ``resume`` (one such state) continues from it. On CPU in one process a resumed
     run takes exactly the steps an uninterrupted one takes (same batches, dropout masks, optimizer and schedule).
@@ -217,6 +232,12 @@ def fit(
     cfg = train_cfg
     rng = np.random.default_rng(cfg.seed)
     dtype = classifier_autocast_dtype(cfg.precision, device)
+    ema = None
+    if getattr(cfg, "ema_decay", 0.0) > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))  # an eager copy
+    scored = model if ema is None else ema.module  # the weights validated, kept as best and saved
     if cfg.compile:
         compile_model(model, device)  # in place: DDP, the optimizer and state_dict see the plain model
     sampler = None
@@ -240,14 +261,14 @@ def fit(
     first_epoch, skip, sums = 1, 0, {"loss_sum": 0.0, "n_seen": 0, "tokens": 0}
     if resume is not None:
         first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
-        restore_training_state(resume, model, optimizer, scheduler, rng, result, selector)
+        restore_training_state(resume, model, optimizer, scheduler, rng, result, selector, ema)
         progress.update(task, completed=(first_epoch - 1) * steps_per_epoch + skip)
 
     def save(epoch: int, step: int, epoch_rng: dict[str, Any], loss_sum: float, n_seen: int, tokens: int) -> None:
         if checkpointer is not None and ctx.is_main:
             checkpointer.save(epoch=epoch, step=step, epoch_rng=epoch_rng, model=model, optimizer=optimizer,
                               scheduler=scheduler, result=result, selector=selector,
-                              sums={"loss_sum": loss_sum, "n_seen": n_seen, "tokens": tokens})
+                              sums={"loss_sum": loss_sum, "n_seen": n_seen, "tokens": tokens}, ema=ema)
 
     for epoch in range(first_epoch, cfg.epochs + 1):
         trained.train()
@@ -274,6 +295,8 @@ def fit(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_sum += loss.item() * len(idx)
             n_seen += len(idx)
             tokens += int(train.lengths[idx].sum())
@@ -289,7 +312,7 @@ def fit(
             totals = torch.tensor([loss_sum, n_seen, tokens], dtype=torch.float64)
             torch.distributed.all_reduce(totals)
             loss_sum, n_seen, tokens = totals[0].item(), int(totals[1].item()), int(totals[2].item())
-        val_logits = predict_logits(model, val, device=device, ctx=ctx, precision=cfg.precision)
+        val_logits = predict_logits(scored, val, device=device, ctx=ctx, precision=cfg.precision)
         val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val.labels)))
         record = {"epoch": epoch, "train_loss": loss_sum / n_seen, "val_loss": val_loss,
                   **{f"val_{k}": v for k, v in evaluate(val_logits).items()},
@@ -297,10 +320,12 @@ def fit(
                   "train_tokens_per_s": round(tokens / train_seconds, 1)}
         score = -val_loss if cfg.monitor == "val_loss" else record[f"val_{cfg.monitor}"]
         score = -math.inf if score is None else score
-        if selector.observe(model, result, record, score, on_epoch):
+        if selector.observe(scored, result, record, score, on_epoch):
             break
         save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0, 0)  # the next epoch starts from here
     progress.update(task, completed=total)
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())  # the last average; restore() puts the best one back
     selector.restore(model)
     result.seconds = time.perf_counter() - t0
     return result

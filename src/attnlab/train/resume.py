@@ -62,6 +62,7 @@ class TrainingState:
     optimizer: dict[str, Any] = field(default_factory=dict)
     scheduler: dict[str, Any] = field(default_factory=dict)
     best: dict[str, torch.Tensor] | None = None
+    ema: dict[str, torch.Tensor] | None = None  # AveragedModel.state_dict() when training keeps an EMA
     rng_torch: torch.Tensor | None = None
     rng_cuda: list[torch.Tensor] = field(default_factory=list)
 
@@ -104,6 +105,10 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
         best, best_aliases = _deduplicated("best.", state.best)
         tensors.update(best)
         aliases.update(best_aliases)
+    if state.ema is not None:
+        ema, ema_aliases = _deduplicated("ema.", state.ema)
+        tensors.update(ema)
+        aliases.update(ema_aliases)
     if state.rng_torch is not None:
         tensors["rng.torch"] = state.rng_torch.cpu()
     for i, s in enumerate(state.rng_cuda):
@@ -145,6 +150,7 @@ def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
     for idx, extra in doc["optimizer"]["extra"].items():
         optim_state.setdefault(int(idx), {}).update(extra)
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")} or None
     cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k[9:]))]
     return TrainingState(
         epoch=doc["epoch"], step=doc["step"], epoch_rng=doc["epoch_rng"], sums=doc["sums"], history=doc["history"],
@@ -152,4 +158,4 @@ def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
         since_best=doc["since_best"], fingerprint=doc["fingerprint"],
         model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
         optimizer={"state": optim_state, "param_groups": doc["optimizer"]["param_groups"]},
-        scheduler=doc["scheduler"], best=best, rng_torch=tensors.get("rng.torch"), rng_cuda=cuda)
+        scheduler=doc["scheduler"], best=best, ema=ema, rng_torch=tensors.get("rng.torch"), rng_cuda=cuda)
