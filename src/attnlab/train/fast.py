@@ -16,7 +16,7 @@ import torch
 from attnlab.errors import InputError
 from attnlab.train.seq2seq_loop import autocast, autocast_dtype
 
-__all__ = ["autocast", "classifier_autocast_dtype", "compile_model"]
+__all__ = ["autocast", "check_compile_available", "classifier_autocast_dtype", "compile_model"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -59,6 +59,14 @@ def compile_model(model: torch.nn.Module, device: torch.device, *, backend: str 
         InputError: ``torch.compile`` cannot work here (no dynamo for this Python, or on CPU no C++ compiler
             for inductor's generated code).
     """
+    check_compile_available(device, backend)
+    model.compile(backend=backend)
+    return model
+
+
+def check_compile_available(device: torch.device, backend: str = "inductor") -> None:
+    """Refuse ``--compile`` in one line where ``torch.compile`` cannot work (no dynamo for this Python, or on CPU
+    no C++ compiler for inductor's generated code); shared by the classifier's and the translator's compile."""
     import torch._dynamo
 
     if not torch._dynamo.is_dynamo_supported():
@@ -67,8 +75,6 @@ def compile_model(model: torch.nn.Module, device: torch.device, *, backend: str 
     if device.type == "cpu" and backend == "inductor" and not _cpp_compiler():
         raise InputError("--compile on CPU needs a C++ compiler for the generated kernels (none found: set CXX "
                          "or install g++); drop --compile, or train on a GPU")
-    model.compile(backend=backend)
-    return model
 
 
 def _cpp_compiler() -> str | None:

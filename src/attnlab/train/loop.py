@@ -233,7 +233,7 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     dtype = classifier_autocast_dtype(cfg.precision, device)
     ema = None
-    if getattr(cfg, "ema_decay", 0.0) > 0:
+    if cfg.ema_decay > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))  # an eager copy

@@ -124,18 +124,11 @@ def compile_for_training(module: torch.nn.Module, device: torch.device, *,
     85 s to compile mt-small, after which training ran 1.19x faster.
 
     Raises:
-        InputError: ``torch.compile`` cannot work here (see :func:`attnlab.train.fast.compile_model`).
+        InputError: ``torch.compile`` cannot work here (:func:`attnlab.train.fast.check_compile_available`).
     """
-    import torch._dynamo
+    from attnlab.train.fast import check_compile_available
 
-    from attnlab.train import fast
-
-    if not torch._dynamo.is_dynamo_supported():
-        raise InputError("--compile needs torch.compile, which this Python/PyTorch build does not support; "
-                         "drop --compile")
-    if device.type == "cpu" and backend == "inductor" and not fast._cpp_compiler():
-        raise InputError("--compile on CPU needs a C++ compiler for the generated kernels (none found: set CXX "
-                         "or install g++); drop --compile, or train on a GPU")
+    check_compile_available(device, backend)
     return torch.compile(module, dynamic=True, backend=backend)
 
 
