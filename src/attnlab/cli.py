@@ -49,8 +49,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="weight the loss by inverse class frequency")
     g.add_argument("--seed", type=int)
     g.add_argument("--ema-decay", type=float, dest="ema_decay",
-                   help="classification: validate and save an exponential moving average of the weights with "
-                        "this decay per step (e.g. 0.99; default 0 = off, or the dataset preset's)")
+                   help="validate and save an exponential moving average of the weights with this decay per "
+                        "step (e.g. 0.99; default 0 = off, or the preset's)")
     g.add_argument("--checkpoint-every", type=int, dest="checkpoint_every",
                    help="also checkpoint every N steps within an epoch (default 200; 0 = epoch ends only)")
     g.add_argument("--resume", action="store_true",

@@ -20,10 +20,10 @@ _SHARED = {"model": ("n_heads", "d_model", "d_ff", "max_len", "vocab_size", "dro
            "train": ("epochs", "lr", "patience", "monitor", "seed")}
 _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "positions"),
         "train": ("batch_tokens", "max_minutes", "precision", "warmup_steps", "label_smoothing", "checkpoint_every",
-                  "compile"),
+                  "compile", "ema_decay"),
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
-_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "ema_decay": "--ema-decay",
+_CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive",
                   "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 

@@ -299,8 +299,12 @@ class Seq2SeqTrainConfig:
     seed: int = 0
     checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: only at epoch ends)
     compile: bool = False  # torch.compile the training forward/backward (slow first steps)
+    ema_decay: float = 0.0  # > 0: validate, keep and save an exponential moving average of the weights
 
     def validate(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InputError(f"ema_decay must be in [0, 1) (0 = off; 0.999 averages over ~1000 steps), "
+                             f"got {self.ema_decay}")
         if not isinstance(self.compile, bool):
             raise InputError(f"compile must be true or false, got {self.compile!r}")
         if self.checkpoint_every < 0:

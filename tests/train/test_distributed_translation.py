@@ -119,6 +119,28 @@ def test_each_rank_trains_on_a_disjoint_equal_share_of_the_epoch():
         _epoch_share(batches[:3], DistContext(rank=0, world_size=4))
 
 
+def test_the_batches_of_one_step_have_neighbouring_lengths():
+    """Grouped for 2 processes: the same batches as the plain shuffle, but each step's pair costs about the same."""
+    rng = np.random.default_rng(0)
+    src, tgt = rng.integers(1, 80, 2000), rng.integers(1, 80, 2000)
+    lengths = np.maximum(src, tgt)
+    plain = token_batches(src, tgt, 301, np.random.default_rng(5))
+    grouped = token_batches(src, tgt, 301, np.random.default_rng(5), group=2)
+    assert len(plain) % 2  # an incomplete last run exists and must not shift the pairs
+    assert sorted(map(tuple, (b.tolist() for b in plain))) == sorted(map(tuple, (b.tolist() for b in grouped)))
+
+    def step_gaps(batches):
+        shares = [_epoch_share(batches, DistContext(rank=r, world_size=2)) for r in range(2)]
+        return np.array([abs(int(lengths[a].max()) - int(lengths[b].max())) for a, b in zip(*shares)])
+
+    gaps, random_gaps = step_gaps(grouped), step_gaps(plain)
+    assert np.median(gaps) <= 1 and gaps.mean() < 0.2 * random_gaps.mean()
+    shares = [_epoch_share(grouped, DistContext(rank=r, world_size=2)) for r in range(2)]
+    assert not any(grouped[-1] is b for s in shares for b in s)  # the incomplete run (last) is the one left out
+    check_order = token_batches(src, tgt, 301, np.random.default_rng(5), group=2)
+    assert [b.tolist() for b in check_order] == [b.tolist() for b in grouped]  # seeded
+
+
 SHARDED_DECODE = """
     import json, sys, torch
     from safetensors.torch import load_model

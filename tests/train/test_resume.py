@@ -140,8 +140,9 @@ def pairs_tsv(tmp_path_factory):
     return path
 
 
-def test_translation_sigkill_then_resume_gives_the_same_model(pairs_tsv, tmp_path):
-    flags = ["--task", "translate", "--epochs", "4", "--d-model", "32", "--heads", "2", "--layers", "1", "--d-ff", "64",
+@pytest.mark.parametrize("extra", [(), ("--ema-decay", "0.8")], ids=["plain", "ema"])
+def test_translation_sigkill_then_resume_gives_the_same_model(pairs_tsv, tmp_path, extra):
+    flags = [*extra, "--task", "translate", "--epochs", "4", "--d-model", "32", "--heads", "2", "--layers", "1", "--d-ff", "64",
              "--vocab-size", "300", "--beam", "1", "--max-new-tokens", "16", "--batch-tokens", "600",
              "--precision", "fp32", "--checkpoint-every", "2", "--dropout", "0.1", "--patience", "0"]
 

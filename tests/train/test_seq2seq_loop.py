@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from attnlab.config import Seq2SeqTrainConfig
 from attnlab.data.subword import BOS_ID, EOS_ID, PAD_ID, EncodedPairs
+from attnlab.errors import InputError
 from attnlab.models.seq2seq import Seq2SeqTransformer
 from attnlab.train import seq2seq_loop
 from attnlab.train.seq2seq_loop import (_lr_factor, autocast, autocast_dtype, fit_seq2seq, pair_batch,
@@ -192,7 +193,7 @@ def test_fit_learns_keeps_the_best_epoch_and_follows_the_schedule():
                              patience=0, monitor="val_loss", precision="fp32")
     scripted = iter([3.0, 1.0, 2.0, 2.5])  # the best validation loss is epoch 2's
 
-    def validate():
+    def validate(module):
         return {"loss": next(scripted), "bleu": 0.0}
 
     result, records = fit(model, data, cfg, validate)
@@ -209,7 +210,8 @@ def test_early_stopping_on_bleu_restores_the_best_weights():
     cfg = Seq2SeqTrainConfig(epochs=6, batch_tokens=60, lr=1e-2, warmup_steps=0, patience=2, precision="fp32")
     snapshots, bleus = [], iter([5.0, 9.0, 8.0, 7.0, 20.0, 20.0])
 
-    def validate():
+    def validate(module):
+        assert module is model  # without --ema-decay the trained weights themselves are validated
         snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
         return {"loss": 1.0, "bleu": next(bleus)}
 
@@ -229,16 +231,60 @@ def test_wall_time_budget_cuts_the_epoch_and_records_no_empty_epoch(monkeypatch)
         clock[0] += 25.0
 
     # the minute runs out in the middle of epoch 1: batches start at 0, 25, 50 s; the one at 75 s is not run
-    result, records = fit(tiny_model(), data, cfg, lambda: {"loss": 1.0, "bleu": 0.0}, NullProgress(tick))
+    result, records = fit(tiny_model(), data, cfg, lambda module: {"loss": 1.0, "bleu": 0.0}, NullProgress(tick))
     assert len(records) == 1 and records[0]["step"] == 3
 
     # the minute runs out exactly at the end of epoch 1 (during validation): epoch 2 has no batch to run and
     # must not be recorded as an epoch with train_loss 0
     clock[0] = 0.0
 
-    def validate():
+    def validate(module):
         clock[0] += 120.0
         return {"loss": 1.0, "bleu": 0.0}
 
     result, records = fit(tiny_model(), data, cfg, validate)
     assert len(records) == 1 and records[0]["train_loss"] > 0 and result.best_epoch == 1
+
+
+@pytest.mark.parametrize("bleus, best_epoch", [([1.0, 9.0], 2), ([9.0, 1.0], 1)])
+def test_ema_validates_keeps_and_saves_the_moving_average(bleus, best_epoch):
+    """ema_decay: after every optimizer step e <- d*e + (1-d)*w (e = w at the first step); validation sees the
+    average and the model ends holding the best epoch's average (float64 reference from the raw trajectory)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    decay, data, model = 0.7, copy_task(), tiny_model()
+    cfg = Seq2SeqTrainConfig(epochs=2, batch_tokens=60, lr=1e-2, warmup_steps=0, patience=0, precision="fp32",
+                             ema_decay=decay)
+    trajectory, validated, script = [], [], iter(bleus)
+    hook = register_optimizer_step_post_hook(
+        lambda opt, args, kwargs: trajectory.append({k: v.detach().double().clone()
+                                                     for k, v in model.state_dict().items()}))
+
+    def validate(module):
+        assert module is not model
+        validated.append({k: v.detach().double().clone() for k, v in module.state_dict().items()})
+        return {"loss": 1.0, "bleu": next(script)}
+
+    try:
+        result, records = fit(model, data, cfg, validate)
+    finally:
+        hook.remove()
+    steps = len(trajectory) // 2
+    assert steps > 1 and len(trajectory) == 2 * steps and result.best_epoch == best_epoch
+    averages, ema = [], None
+    for weights in trajectory:
+        ema = dict(weights) if ema is None else {k: decay * ema[k] + (1 - decay) * weights[k] for k in ema}
+        averages.append(ema)
+    for epoch in (1, 2):  # validation scored the average at the epoch's end, not the raw weights
+        for k, v in validated[epoch - 1].items():
+            np.testing.assert_allclose(v.numpy(), averages[epoch * steps - 1][k].numpy(), rtol=1e-5, atol=1e-6)
+    kept = averages[best_epoch * steps - 1]
+    for k, v in model.state_dict().items():
+        np.testing.assert_allclose(v.double().numpy(), kept[k].numpy(), rtol=1e-5, atol=1e-6)
+    raw = trajectory[best_epoch * steps - 1]
+    assert any(not torch.allclose(v.double(), raw[k]) for k, v in model.state_dict().items())
+
+
+def test_ema_decay_is_validated():
+    with pytest.raises(InputError, match="ema_decay"):
+        Seq2SeqTrainConfig(ema_decay=1.0).validate()

@@ -151,10 +151,10 @@ def _fit(run: RunDirectory | None, ctx: DistContext, cfg: TranslationRunConfig, 
     """Train with greedy validation BLEU every epoch (checkpointed; history and checkpoints on rank 0 only)."""
     dtype = autocast_dtype(cfg.train.precision, device)
 
-    def validate() -> dict[str, float]:  # greedy on validation: cheap enough every epoch
-        loss = teacher_forced_loss(model, enc["val"], batch_tokens=cfg.train.batch_tokens, pad_id=PAD_ID,
+    def validate(module: torch.nn.Module) -> dict[str, float]:  # greedy on validation: cheap enough every epoch
+        loss = teacher_forced_loss(module, enc["val"], batch_tokens=cfg.train.batch_tokens, pad_id=PAD_ID,
                                    device=device, dtype=dtype, ctx=ctx)
-        hyps = _decode(cfg, model, toks, parts["val"].sources, device, beam_size=1, ctx=ctx).hypotheses
+        hyps = _decode(cfg, module, toks, parts["val"].sources, device, beam_size=1, ctx=ctx).hypotheses
         scores = tm.corpus_scores(hyps, [parts["val"].targets], metrics=("bleu", "chrf"), n_bootstrap=0)
         return {"loss": loss, "bleu": scores["bleu"]["score"], "chrf": scores["chrf"]["score"]}
 

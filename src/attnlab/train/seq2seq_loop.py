@@ -27,12 +27,18 @@ __all__ = ["autocast_dtype", "compile_for_training", "pair_batch", "teacher_forc
 
 
 def token_batches(src_lengths: np.ndarray, tgt_lengths: np.ndarray, batch_tokens: int,
-                  rng: np.random.Generator | None) -> list[np.ndarray]:
+                  rng: np.random.Generator | None, *, group: int = 1) -> list[np.ndarray]:
     """Index batches of at most ``batch_tokens`` padded tokens on the longer side (fairseq's ``max_tokens``).
 
     With ``rng``: pairs are shuffled, sorted by length within blocks of ~100 batches (little padding), and the
     batches shuffled. Without: in order of length (deterministic evaluation). A pair longer than the budget
     gets a batch of its own.
+
+    ``group`` > 1 (with ``rng``; the number of data-parallel processes) shuffles runs of ``group`` batches that
+    were neighbours in length order instead of single batches, so batches ``k*group .. k*group + group - 1``
+    — the ones the processes train on together in step ``k`` — have about the same lengths and cost, and no
+    process waits for a longer batch at the gradient all-reduce. A last incomplete run goes to the end (the
+    processes' equal shares leave it out). ``group=1`` is the plain shuffle.
 
     >>> [b.tolist() for b in token_batches(np.array([3, 9, 4, 8]), np.array([3, 9, 4, 8]), 18, None)]
     [[0, 2], [3, 1]]
@@ -56,7 +62,9 @@ def token_batches(src_lengths: np.ndarray, tgt_lengths: np.ndarray, batch_tokens
         if len(block) > start:
             batches.append(block[start:])
     if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
+        full = len(batches) - len(batches) % group
+        runs = [batches[i:i + group] for i in range(0, full, group)]
+        batches = [b for i in rng.permutation(len(runs)) for b in runs[i]] + batches[full:]
     return batches
 
 
@@ -153,23 +161,29 @@ def _epoch_share(batches: list[np.ndarray], ctx: DistContext) -> list[np.ndarray
     return batches[ctx.rank::ctx.world_size][:n]
 
 
-def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, validate: Callable[[], dict[str, float]],
+def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any,
+                validate: Callable[[torch.nn.Module], dict[str, float]],
                 on_epoch: Callable[[dict[str, Any]], None], progress: Any, device: torch.device,
                 pad_id: int, checkpointer: Checkpointer | None = None,
                 resume: TrainingState | None = None, ctx: DistContext = SINGLE) -> FitResult:
     """Train ``model`` and leave it holding the weights of the best validation epoch.
 
-    ``validate()`` returns validation metrics including ``loss`` and ``bleu``; ``cfg.monitor`` picks the best
-    epoch (BLEU maximised, loss minimised). ``cfg.max_minutes`` > 0 stops after that wall time (the epoch in
+    ``validate(module)`` returns validation metrics of ``module`` including ``loss`` and ``bleu``; ``cfg.monitor``
+    picks the best epoch (BLEU maximised, loss minimised). ``cfg.max_minutes`` > 0 stops after that wall time (the epoch in
     progress is cut and validated). The test split is never seen here. ``cfg.compile`` runs the training
     forward/backward through :func:`compile_for_training`.
+
+    ``cfg.ema_decay`` > 0 keeps an exponential moving average of the weights (as the classifier's
+    :func:`attnlab.train.loop.fit`: ``AveragedModel`` + ``get_ema_multi_avg_fn``, updated after every optimizer
+    step): validation scores the average, the best average is kept, and the model ends holding it.
 
     ``checkpointer``/``resume`` as in :func:`attnlab.train.loop.fit`: a resumed run with an epoch schedule takes
     exactly the uninterrupted run's steps; under ``max_minutes`` it continues with the time that was left.
 
     Under torch.distributed (``ctx``) the model is wrapped in ``DistributedDataParallel``; every rank draws the
-    same epoch batch list from the same seeded generator and trains on every ``world``-th batch (cut to equal
-    counts), so ``batch_tokens`` is per process and the global batch is ``batch_tokens`` x processes. The wall
+    same epoch batch list from the same seeded generator (shuffled in runs of ``world`` batches of neighbouring
+    lengths, so the batches of one step cost about the same) and trains on every ``world``-th batch (cut to
+    equal counts), so ``batch_tokens`` is per process and the global batch is ``batch_tokens`` x processes. The wall
     time (the budget and the learning rate that decays over it) is rank 0's clock, broadcast every step, so all
     ranks stop at the same step with the same learning rate. The epoch's loss and tokens/s in the history are
     sums over ranks; ``validate`` must return the same numbers on every rank (it decides early stopping).
@@ -180,9 +194,16 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
     """
     rng = np.random.default_rng(cfg.seed)
     dtype = autocast_dtype(cfg.precision, device)
+    per_step = ctx.world_size  # each step's batches (one per rank) of about equal length
     steps_per_epoch = len(_epoch_share(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens,
-                                                     np.random.default_rng(0)), ctx))
+                                                     np.random.default_rng(0), group=per_step), ctx))
     total = steps_per_epoch * cfg.epochs
+    ema = None
+    if cfg.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))  # an eager copy
+    scored = model if ema is None else ema.module  # the weights validated, kept as best and saved
     trained = model
     if ctx.enabled:
         from torch.nn.parallel import DistributedDataParallel
@@ -198,7 +219,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
         if int(resume.scheduler.get("processes", 1)) != ctx.world_size:  # the batch shares depend on it
             raise InputError(f"the checkpoint was written by a run of {resume.scheduler.get('processes', 1)} "
                              f"process(es); resume it with the same number (this run has {ctx.world_size})")
-        restore_training_state(resume, model, optimizer, None, rng, result, selector)
+        restore_training_state(resume, model, optimizer, None, rng, result, selector, ema)
         first_epoch, skip, sums = resume.epoch, resume.step, dict(resume.sums)
         step, t0 = int(resume.scheduler["step"]), t0 - float(resume.scheduler["elapsed"])  # the time already spent
         progress.update(task, completed=min(step, total))
@@ -211,7 +232,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
             checkpointer.save(epoch=epoch, step=batch, epoch_rng=epoch_rng, model=model, optimizer=optimizer,
                               scheduler={"step": step, "elapsed": time.perf_counter() - t0,
                                          "processes": ctx.world_size}, result=result,
-                              selector=selector, sums={"loss_sum": loss_sum, "n_tokens": int(n_tokens)})
+                              selector=selector, sums={"loss_sum": loss_sum, "n_tokens": int(n_tokens)}, ema=ema)
 
     out_of_time = False
     for epoch in range(first_epoch, cfg.epochs + 1):
@@ -220,7 +241,8 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
         if skip and ctx.is_main:  # resuming inside this epoch: the totals so far (kept on rank 0 only)
             loss_sum, n_tokens = sums["loss_sum"], int(sums["n_tokens"])
         epoch_rng = copy.deepcopy(rng.bit_generator.state)
-        batches = _epoch_share(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng), ctx)
+        batches = _epoch_share(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng,
+                                             group=per_step), ctx)
         for batch, idx in enumerate(batches, start=1):
             if batch <= skip:
                 continue
@@ -239,6 +261,8 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             n = int((tgt[:, 1:] != pad_id).sum())
             loss_sum, n_tokens = loss_sum + loss.item() * n, n_tokens + n
@@ -252,17 +276,19 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any, valida
         if out_of_time and n_tokens == 0 and result.history:
             break  # the budget ran out at the end of the previous epoch: nothing new to validate or record
         train_seconds = time.perf_counter() - t_epoch
-        metrics = validate()
+        metrics = validate(scored)
         record = {"epoch": epoch, "step": step, "train_loss": loss_sum / max(n_tokens, 1),
                   "val_loss": metrics["loss"], **{f"val_{k}": v for k, v in metrics.items() if k != "loss"},
                   "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t_epoch, 3),
                   "elapsed_seconds": round(time.perf_counter() - t0, 2),
                   "train_target_tokens_per_s": round(n_tokens / max(train_seconds, 1e-9), 1)}
         score = -metrics["loss"] if cfg.monitor == "val_loss" else metrics[cfg.monitor]
-        if selector.observe(model, result, record, score, on_epoch) or out_of_time:
+        if selector.observe(scored, result, record, score, on_epoch) or out_of_time:
             break
         save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0)
     progress.update(task, completed=total)
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())  # the last average; restore() puts the best one back
     selector.restore(model)
     result.seconds = time.perf_counter() - t0
     return result
