@@ -24,8 +24,8 @@ def test_wrong_type_is_an_error():
 
 
 def test_literal_choices_are_checked():
-    with pytest.raises(InputError, match=r"pooling must be one of mean, cls"):
-        RunConfig.from_dict({"model": {"pooling": "max"}})
+    with pytest.raises(InputError, match=r"pooling must be one of mean, max, cls"):
+        RunConfig.from_dict({"model": {"pooling": "attention"}})
 
 
 @given(d_model=st.integers(1, 512), n_heads=st.integers(1, 64))

@@ -39,6 +39,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-len", type=int, dest="max_len", help="truncate texts to this many tokens")
     g.add_argument("--vocab-size", type=int, dest="vocab_size", help="tokenizer vocabulary size")
     g.add_argument("--dropout", type=float)
+    g.add_argument("--pooling", choices=["mean", "max", "cls"],
+                   help="classification: how token states become one vector (default: the preset's)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int, dest="batch_size")
     g.add_argument("--lr", type=float, help="peak learning rate (AdamW, warmup then linear decay)")
@@ -200,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SECTIONS = {
-    "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout"),
+    "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout", "pooling"),
     "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "checkpoint_every",
               "precision", "compile", "ema_decay"),
     "data": ("text_column", "label_column", "positive_label"),

@@ -32,7 +32,7 @@ class ModelConfig:
     n_layers: int = 2
     d_ff: int = 512
     dropout: float = 0.1
-    pooling: Literal["mean", "cls"] = "mean"
+    pooling: Literal["mean", "max", "cls"] = "mean"
     vocab_size: int = 8000
     max_len: int = 128
 

@@ -30,7 +30,7 @@ def test_output_shapes_and_type():
     assert out.logits.shape == (4, 3) and out.attentions is None
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
 def test_padding_does_not_change_logits(pooling):
     m = model(pooling=pooling).eval()
     ids, mask = batch()
@@ -55,6 +55,22 @@ def test_mean_pooling_ignores_padding():
     assert torch.equal(m._pool(x, torch.zeros(2, 4, dtype=torch.bool)), torch.zeros(2, 16))
 
 
+def test_max_pooling_is_the_featurewise_max_over_real_tokens():
+    """Against a float64 NumPy reference; padding (even with larger values under it) never wins."""
+    import numpy as np
+
+    m = model(pooling="max").eval()
+    x = torch.randn(3, 5, 16)
+    real = torch.tensor([[True, True, False, False, False], [True] * 5, [False] * 5])
+    x[0, 2:] = 100.0  # junk under the padding
+    pooled = m._pool(x, real).double().numpy()
+    xs = x.double().numpy()
+    np.testing.assert_allclose(pooled[0], xs[0, :2].max(axis=0))
+    np.testing.assert_allclose(pooled[1], xs[1].max(axis=0))
+    assert not pooled[2].any()  # an all-padding row pools to zeros, not -inf
+    torch.testing.assert_close(m._pool(x[1:2], None), x[1:2].amax(dim=1))
+
+
 def test_all_ones_mask_equals_no_mask():
     m = model().eval()
     ids, _ = batch()
@@ -73,8 +89,9 @@ def test_return_attn_gives_per_layer_weights():
     torch.testing.assert_close(out.logits, m(ids, mask).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_all_padding_row_is_finite():
-    m = model().eval()
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
+def test_all_padding_row_is_finite(pooling):
+    m = model(pooling=pooling).eval()
     ids, mask = batch()
     mask[2] = False
     assert torch.isfinite(m(ids, mask).logits).all()
@@ -120,7 +137,7 @@ def test_pad_embedding_row_is_zero_and_gets_no_gradient():
     ({"d_model": 18}, "d_model=18 is not divisible by n_heads=4"),
     ({"n_layers": 0}, "n_layers must be a positive integer"),
     ({"vocab_size": -1}, "vocab_size must be a positive integer"),
-    ({"pooling": "max"}, "unknown pooling 'max'"),
+    ({"pooling": "attention"}, "unknown pooling 'attention'"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ({"pad_id": 40}, "pad_id=40 is outside the vocabulary"),
 ])

@@ -34,7 +34,7 @@ def batch(lengths, seed=0, extra=0):
     return ids, real
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls"])
 @given(lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6), seed=st.integers(0, 50))
 @settings(max_examples=25, deadline=None)
 def test_packed_logits_equal_padded_logits(pooling, lengths, seed):
@@ -44,12 +44,13 @@ def test_packed_logits_equal_padded_logits(pooling, lengths, seed):
     torch.testing.assert_close(model(ids, real, packed=True).logits, padded, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "max"])
 @given(lengths=st.lists(st.integers(0, 10), min_size=2, max_size=6), seed=st.integers(0, 50))
 @settings(max_examples=20, deadline=None)
-def test_packed_mean_pooling_handles_empty_rows_and_extra_padding(lengths, seed):
+def test_packed_pooling_handles_empty_rows_and_extra_padding(pooling, lengths, seed):
     if max(lengths) == 0:
         lengths = [*lengths[:-1], 1]
-    model = make_model("mean")
+    model = make_model(pooling)
     ids, real = batch(lengths, seed, extra=2)
     torch.testing.assert_close(model(ids, real, packed=True).logits, model(ids, real, packed=False).logits,
                                rtol=1e-10, atol=1e-12)

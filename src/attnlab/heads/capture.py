@@ -84,7 +84,8 @@ def _layers(attentions: Sequence[torch.Tensor], row: int = 0, q: int | None = No
 
 
 def _rollout_scores(loaded: Any, attentions: Sequence[torch.Tensor]) -> list[float]:
-    """Each token's share in the pooled representation: row 0 for [CLS] pooling, the mean of rows for mean pooling."""
+    """Each token's share in the pooled representation: row 0 for [CLS] pooling, else the mean of rows (mean or
+    max pooling)."""
     r = attention_rollout(attentions)[0]  # (T, T)
     scores = r[0] if getattr(loaded.model, "pooling", "mean") == "cls" else r.mean(dim=0)
     return scores.tolist()

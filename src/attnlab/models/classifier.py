@@ -15,7 +15,7 @@ from attnlab.nn.packing import PackedBatch
 
 __all__ = ["PACK_MIN_PADDING", "EncoderClassifier"]
 
-_POOLINGS = ("mean", "cls")
+_POOLINGS = ("mean", "max", "cls")
 # Automatic packing (``packed=None``) on CUDA once at least this share of a batch's positions is padding: below
 # it the saved work is small and the padded kernels (cuDNN attention) are faster than the varlen ones; a
 # starting value to re-measure with benchmarks/classifier_speed.py --packed on the card.
@@ -26,13 +26,14 @@ class EncoderClassifier(nn.Module):
     """Token + learned position embeddings, pre-LN encoder blocks, pooling, linear head.
 
     ``input_ids → embed + position → dropout → n_layers × EncoderBlock → LayerNorm → pool →
-    Linear``. Pooling ``"mean"`` averages the non-padding tokens; ``"cls"`` takes position 0.
+    Linear``. Pooling ``"mean"`` averages the non-padding tokens; ``"max"`` takes each feature's maximum over
+    them (max-over-time, as sentence encoders such as InferSent and Kim's CNN); ``"cls"`` takes position 0.
 
     A batch without padding runs without any mask, so the fused attention kernel takes its
     fastest path. A batch with padding can run packed (``packed=True``; automatic on CUDA when at least
     :data:`PACK_MIN_PADDING` of it is padding): the real tokens alone go through embeddings, LayerNorms,
     projections and feed-forward as ``(N, d_model)``, and attention runs per sequence
-    (:mod:`attnlab.nn.packing`). Same function as the padded path (mean pooling: always; ``cls`` pooling: when
+    (:mod:`attnlab.nn.packing`). Same function as the padded path (mean and max pooling: always; ``cls`` pooling: when
     position 0 of every row is a real token).
 
     Heads can be scaled per layer with ``head_mask`` (ξ of Michel et al. 2019; its gradient is the
@@ -48,7 +49,7 @@ class EncoderClassifier(nn.Module):
         max_len: Longest sequence the position table covers.
         dropout: Dropout on embeddings, attention weights and residual branches.
         pad_id: Padding token id; its embedding row stays zero and gets no gradient.
-        pooling: ``"mean"`` or ``"cls"``.
+        pooling: ``"mean"``, ``"max"`` or ``"cls"``.
 
     Example:
         >>> import torch
@@ -70,7 +71,7 @@ class EncoderClassifier(nn.Module):
 
     def __init__(self, *, vocab_size: int, n_classes: int, d_model: int = 128, n_heads: int = 4,
                  n_layers: int = 2, d_ff: int = 512, max_len: int = 128, dropout: float = 0.1,
-                 pad_id: int = 0, pooling: Literal["mean", "cls"] = "mean") -> None:
+                 pad_id: int = 0, pooling: Literal["mean", "max", "cls"] = "mean") -> None:
         super().__init__()
         _validate_config(vocab_size=vocab_size, n_classes=n_classes, d_model=d_model,
                          n_heads=n_heads, n_layers=n_layers, d_ff=d_ff, max_len=max_len,
@@ -180,6 +181,11 @@ class EncoderClassifier(nn.Module):
         """Reduce ``(B, T, d_model)`` to ``(B, d_model)``; padding never contributes."""
         if self.pooling == "cls":
             return x[:, 0]  # (B, d_model)
+        if self.pooling == "max":
+            if real is None:
+                return x.amax(dim=1)  # (B, d_model)
+            pooled = x.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(dim=1)  # (B, d_model)
+            return pooled.masked_fill(~real.any(dim=1, keepdim=True), 0.0)  # an all-padding row pools to zeros
         if real is None:
             return x.mean(dim=1)  # (B, d_model)
         weights = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.errors import InputError
 from attnlab.nn.layers import DecoderBlock, Dropout, EncoderBlock, LayerCache, init_transformer_weights
+from attnlab.nn.losses import smoothed_cross_entropy
 
 __all__ = ["Seq2SeqOutput", "Seq2SeqTransformer", "seq2seq_loss", "sinusoidal_positions"]
 
@@ -207,14 +207,15 @@ def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
 
 
 def seq2seq_loss(logits: Tensor, labels: Tensor, *, pad_id: int, label_smoothing: float = 0.0) -> Tensor:
-    """Mean token cross-entropy over non-padding labels (``labels`` ``(B, T)``, ``logits`` ``(B, T, V)``).
+    """Mean token cross-entropy over non-padding labels (``labels`` ``(B, T)``, ``logits`` ``(B, T, V)``):
+    ``F.cross_entropy``'s value with a one-pass backward (:func:`attnlab.nn.losses.smoothed_cross_entropy`).
 
     >>> logits = torch.zeros(1, 2, 4)
     >>> round(seq2seq_loss(logits, torch.tensor([[1, 0]]), pad_id=0).item(), 4)  # log(4); padding ignored
     1.3863
     """
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=pad_id,
-                           label_smoothing=label_smoothing)
+    return smoothed_cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=pad_id,
+                                  label_smoothing=label_smoothing)
 
 
 def _validate(src_vocab_size: int, tgt_vocab_size: int, d_model: int, n_encoder_layers: int,
