@@ -255,6 +255,8 @@ BAD_TRAIN = {
         f"{s}\t{s}\t{i % 2}\n" for i, s in enumerate(LINES)))), "--group-column", "doc"], r"2 distinct group\(s\)"),
     "unknown built-in": (lambda d: ["bible-en-xx"], r"'bible-en-xx' is neither a file nor a built-in"),
     "--batch-size": (lambda d: [str(d / "never-read.tsv"), "--batch-size", "16"], r"--batch-size .*--batch-tokens"),
+    "--pooling": (lambda d: [str(d / "never-read.tsv"), "--pooling", "max"], r"--pooling applies to classification only"),
+    "--ema-decay 1": (lambda d: [str(d / "never-read.tsv"), "--ema-decay", "1.0"], r"ema_decay must be in \[0, 1\)"),
     "--monitor accuracy": (lambda d: [str(d / "never-read.tsv"), "--monitor", "accuracy"], r"bleu or val_loss"),
     "heads do not divide d_model": (lambda d: [str(d / "never-read.tsv"), "--d-model", "30", "--heads", "4"],
                                     r"n_heads=4"),
