@@ -83,8 +83,7 @@ class TrainConfig:
             raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.patience < 0:
             raise InputError(f"patience must be >= 0 (0 disables early stopping), got {self.patience}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InputError(f"ema_decay must be in [0, 1) (0 = off; 0.99 averages over ~100 steps), got {self.ema_decay}")
+        _check_ema_decay(self.ema_decay)
         if self.checkpoint_every < 0:
             raise InputError(f"checkpoint_every must be >= 0 steps (0 = at epoch ends only), got {self.checkpoint_every}")
 
@@ -131,6 +130,12 @@ class RunConfig:
     def replace(self, **sections: dict[str, Any]) -> "RunConfig":
         """Return a copy with some fields of some sections replaced, e.g. ``replace(model={"n_heads": 8})``."""
         return RunConfig.from_dict(_merged(self.to_dict(), sections))
+
+
+def _check_ema_decay(value: float) -> None:
+    """The weight average's decay per step, shared by classification and translation training."""
+    if not 0.0 <= value < 1.0:
+        raise InputError(f"ema_decay must be in [0, 1) (0 = off; 0.99 averages over ~100 steps), got {value}")
 
 
 def _check_split_fractions(data: Any) -> None:
@@ -302,9 +307,7 @@ class Seq2SeqTrainConfig:
     ema_decay: float = 0.0  # > 0: validate, keep and save an exponential moving average of the weights
 
     def validate(self) -> None:
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InputError(f"ema_decay must be in [0, 1) (0 = off; 0.999 averages over ~1000 steps), "
-                             f"got {self.ema_decay}")
+        _check_ema_decay(self.ema_decay)
         if not isinstance(self.compile, bool):
             raise InputError(f"compile must be true or false, got {self.compile!r}")
         if self.checkpoint_every < 0:

@@ -129,14 +129,16 @@ def test_the_batches_of_one_step_have_neighbouring_lengths():
     assert len(plain) % 2  # an incomplete last run exists and must not shift the pairs
     assert sorted(map(tuple, (b.tolist() for b in plain))) == sorted(map(tuple, (b.tolist() for b in grouped)))
 
-    def step_gaps(batches):
-        shares = [_epoch_share(batches, DistContext(rank=r, world_size=2)) for r in range(2)]
-        return np.array([abs(int(lengths[a].max()) - int(lengths[b].max())) for a, b in zip(*shares)])
+    def shares(batches):
+        return [_epoch_share(batches, DistContext(rank=r, world_size=2)) for r in range(2)]
 
-    gaps, random_gaps = step_gaps(grouped), step_gaps(plain)
+    def step_gaps(ranks):
+        return np.array([abs(int(lengths[a].max()) - int(lengths[b].max())) for a, b in zip(*ranks)])
+
+    grouped_shares = shares(grouped)
+    gaps, random_gaps = step_gaps(grouped_shares), step_gaps(shares(plain))
     assert np.median(gaps) <= 1 and gaps.mean() < 0.2 * random_gaps.mean()
-    shares = [_epoch_share(grouped, DistContext(rank=r, world_size=2)) for r in range(2)]
-    assert not any(grouped[-1] is b for s in shares for b in s)  # the incomplete run (last) is the one left out
+    assert not any(grouped[-1] is b for s in grouped_shares for b in s)  # the incomplete run (last) is the one left out
     check_order = token_batches(src, tgt, 301, np.random.default_rng(5), group=2)
     assert [b.tolist() for b in check_order] == [b.tolist() for b in grouped]  # seeded
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from attnlab.config import TrainConfig
 from attnlab.errors import InputError
@@ -125,44 +124,32 @@ def test_fit_learns_a_separable_task_and_is_deterministic():
 
 
 @pytest.mark.parametrize("scores, best_epoch", [([0.1, 0.9], 2), ([0.9, 0.1], 1)])
-def test_ema_validates_keeps_and_saves_the_moving_average(scores, best_epoch):
+def test_ema_validates_keeps_and_saves_the_moving_average(scores, best_epoch, weight_trajectory):
     """--ema-decay: after every optimizer step e ← d·e + (1-d)·w (e = w at the first step); validation sees the
     average and the model ends holding the best epoch's average (float64 reference from the raw trajectory)."""
     decay, steps_per_epoch = 0.8, 4  # 64 rows, batch 16
     torch.manual_seed(0)
     data, model = make_data(), BagModel()
-    trajectory, val_logits = [], []
-    hook = register_optimizer_step_post_hook(
-        lambda opt, args, kwargs: trajectory.append({k: v.detach().double().clone()
-                                                     for k, v in model.state_dict().items()}))
+    val_logits = []
+    weight_trajectory.record(model)
     script = iter(scores)
 
     def evaluate(logits):
         val_logits.append(logits)
         return {"macro_f1": next(script)}
 
-    try:
-        cfg = TrainConfig(epochs=2, batch_size=16, patience=0, lr=5e-2, ema_decay=decay)
-        result = fit(model, data, data, train_cfg=cfg, evaluate=evaluate, on_epoch=lambda r: None,
-                     progress=NullProgress(), device=torch.device("cpu"))
-    finally:
-        hook.remove()
-    assert len(trajectory) == 2 * steps_per_epoch and result.best_epoch == best_epoch
-    averages, ema = [], None
-    for weights in trajectory:
-        ema = dict(weights) if ema is None else {k: decay * ema[k] + (1 - decay) * weights[k] for k in ema}
-        averages.append(ema)
+    cfg = TrainConfig(epochs=2, batch_size=16, patience=0, lr=5e-2, ema_decay=decay)
+    result = fit(model, data, data, train_cfg=cfg, evaluate=evaluate, on_epoch=lambda r: None,
+                 progress=NullProgress(), device=torch.device("cpu"))
+    assert len(weight_trajectory.steps) == 2 * steps_per_epoch and result.best_epoch == best_epoch
+    averages = weight_trajectory.averages(decay)
     for epoch in (1, 2):  # what validation scored: the average at the epoch's end, not the raw weights
         reference = BagModel().double()
         reference.load_state_dict(averages[epoch * steps_per_epoch - 1])
         ids = torch.from_numpy(data.input_ids)
         expected = reference(ids, torch.from_numpy(data.attention_mask.astype(bool))).logits.detach().numpy()
         np.testing.assert_allclose(val_logits[epoch - 1], expected, rtol=1e-4, atol=1e-5)
-    kept = averages[best_epoch * steps_per_epoch - 1]
-    for k, v in model.state_dict().items():
-        np.testing.assert_allclose(v.double().numpy(), kept[k].numpy(), rtol=1e-5, atol=1e-6)
-    raw = trajectory[best_epoch * steps_per_epoch - 1]
-    assert any(not torch.allclose(v.double(), raw[k]) for k, v in model.state_dict().items())
+    weight_trajectory.assert_holds_average(model, decay, best_epoch * steps_per_epoch - 1)
 
 
 def test_ema_decay_is_validated():

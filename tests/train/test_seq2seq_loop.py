@@ -247,42 +247,28 @@ def test_wall_time_budget_cuts_the_epoch_and_records_no_empty_epoch(monkeypatch)
 
 
 @pytest.mark.parametrize("bleus, best_epoch", [([1.0, 9.0], 2), ([9.0, 1.0], 1)])
-def test_ema_validates_keeps_and_saves_the_moving_average(bleus, best_epoch):
+def test_ema_validates_keeps_and_saves_the_moving_average(bleus, best_epoch, weight_trajectory):
     """ema_decay: after every optimizer step e <- d*e + (1-d)*w (e = w at the first step); validation sees the
     average and the model ends holding the best epoch's average (float64 reference from the raw trajectory)."""
-    from torch.optim.optimizer import register_optimizer_step_post_hook
-
     decay, data, model = 0.7, copy_task(), tiny_model()
     cfg = Seq2SeqTrainConfig(epochs=2, batch_tokens=60, lr=1e-2, warmup_steps=0, patience=0, precision="fp32",
                              ema_decay=decay)
-    trajectory, validated, script = [], [], iter(bleus)
-    hook = register_optimizer_step_post_hook(
-        lambda opt, args, kwargs: trajectory.append({k: v.detach().double().clone()
-                                                     for k, v in model.state_dict().items()}))
+    validated, script = [], iter(bleus)
+    weight_trajectory.record(model)
 
     def validate(module):
         assert module is not model
         validated.append({k: v.detach().double().clone() for k, v in module.state_dict().items()})
         return {"loss": 1.0, "bleu": next(script)}
 
-    try:
-        result, records = fit(model, data, cfg, validate)
-    finally:
-        hook.remove()
-    steps = len(trajectory) // 2
-    assert steps > 1 and len(trajectory) == 2 * steps and result.best_epoch == best_epoch
-    averages, ema = [], None
-    for weights in trajectory:
-        ema = dict(weights) if ema is None else {k: decay * ema[k] + (1 - decay) * weights[k] for k in ema}
-        averages.append(ema)
+    result, records = fit(model, data, cfg, validate)
+    steps = len(weight_trajectory.steps) // 2
+    assert steps > 1 and len(weight_trajectory.steps) == 2 * steps and result.best_epoch == best_epoch
+    averages = weight_trajectory.averages(decay)
     for epoch in (1, 2):  # validation scored the average at the epoch's end, not the raw weights
         for k, v in validated[epoch - 1].items():
             np.testing.assert_allclose(v.numpy(), averages[epoch * steps - 1][k].numpy(), rtol=1e-5, atol=1e-6)
-    kept = averages[best_epoch * steps - 1]
-    for k, v in model.state_dict().items():
-        np.testing.assert_allclose(v.double().numpy(), kept[k].numpy(), rtol=1e-5, atol=1e-6)
-    raw = trajectory[best_epoch * steps - 1]
-    assert any(not torch.allclose(v.double(), raw[k]) for k, v in model.state_dict().items())
+    weight_trajectory.assert_holds_average(model, decay, best_epoch * steps - 1)
 
 
 def test_ema_decay_is_validated():

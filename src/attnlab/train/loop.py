@@ -131,9 +131,23 @@ class EpochSelector:
         result.stopped_early = bool(self.patience and self.since_best >= self.patience)
         return result.stopped_early
 
-    def restore(self, model: torch.nn.Module) -> None:
+    def restore(self, model: torch.nn.Module, ema: torch.nn.Module | None = None) -> None:
+        """Load the best epoch's weights into ``model``; with no epoch kept, the last weight average (if any)."""
+        if self.best_state is None and ema is not None:
+            model.load_state_dict(ema.module.state_dict())
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> torch.nn.Module | None:
+    """The exponential moving average training keeps when ``decay`` > 0 (else ``None``): an eager copy,
+    :class:`torch.optim.swa_utils.AveragedModel` with ``get_ema_multi_avg_fn``, to be updated after every
+    optimizer step. Both training loops validate, keep and save its ``.module``."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 @dataclass
@@ -232,11 +246,7 @@ def fit(
     cfg = train_cfg
     rng = np.random.default_rng(cfg.seed)
     dtype = classifier_autocast_dtype(cfg.precision, device)
-    ema = None
-    if cfg.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))  # an eager copy
+    ema = weight_average(model, cfg.ema_decay)
     scored = model if ema is None else ema.module  # the weights validated, kept as best and saved
     if cfg.compile:
         compile_model(model, device)  # in place: DDP, the optimizer and state_dict see the plain model
@@ -324,8 +334,6 @@ def fit(
             break
         save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0, 0)  # the next epoch starts from here
     progress.update(task, completed=total)
-    if ema is not None:
-        model.load_state_dict(ema.module.state_dict())  # the last average; restore() puts the best one back
-    selector.restore(model)
+    selector.restore(model, ema)
     result.seconds = time.perf_counter() - t0
     return result

@@ -18,7 +18,7 @@ from attnlab.data.subword import EncodedPairs
 from attnlab.errors import InputError
 from attnlab.models.seq2seq import seq2seq_loss
 from attnlab.train.distributed import SINGLE, DistContext, all_sum, rank0_float, shard_indices
-from attnlab.train.loop import Checkpointer, EpochSelector, FitResult, restore_training_state
+from attnlab.train.loop import Checkpointer, EpochSelector, FitResult, restore_training_state, weight_average
 from attnlab.train.optim import build_optimizer
 from attnlab.train.resume import TrainingState
 
@@ -194,15 +194,10 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any,
     """
     rng = np.random.default_rng(cfg.seed)
     dtype = autocast_dtype(cfg.precision, device)
-    per_step = ctx.world_size  # each step's batches (one per rank) of about equal length
     steps_per_epoch = len(_epoch_share(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens,
-                                                     np.random.default_rng(0), group=per_step), ctx))
+                                                     np.random.default_rng(0), group=ctx.world_size), ctx))
     total = steps_per_epoch * cfg.epochs
-    ema = None
-    if cfg.ema_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))  # an eager copy
+    ema = weight_average(model, cfg.ema_decay)
     scored = model if ema is None else ema.module  # the weights validated, kept as best and saved
     trained = model
     if ctx.enabled:
@@ -242,7 +237,7 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any,
             loss_sum, n_tokens = sums["loss_sum"], int(sums["n_tokens"])
         epoch_rng = copy.deepcopy(rng.bit_generator.state)
         batches = _epoch_share(token_batches(train.src_lengths, train.tgt_lengths, cfg.batch_tokens, rng,
-                                             group=per_step), ctx)
+                                             group=ctx.world_size), ctx)
         for batch, idx in enumerate(batches, start=1):
             if batch <= skip:
                 continue
@@ -287,8 +282,6 @@ def fit_seq2seq(model: torch.nn.Module, train: EncodedPairs, *, cfg: Any,
             break
         save(epoch + 1, 0, rng.bit_generator.state, 0.0, 0)
     progress.update(task, completed=total)
-    if ema is not None:
-        model.load_state_dict(ema.module.state_dict())  # the last average; restore() puts the best one back
-    selector.restore(model)
+    selector.restore(model, ema)
     result.seconds = time.perf_counter() - t0
     return result
