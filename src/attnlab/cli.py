@@ -41,6 +41,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=float)
     g.add_argument("--pooling", choices=["mean", "max", "cls"],
                    help="classification: how token states become one vector (default: the preset's)")
+    g.add_argument("--ensemble", type=int,
+                   help="classification: train N models from seeds SEED, SEED+1, ... on the same split and average "
+                        "their probabilities (default 1, or the preset's)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int, dest="batch_size")
     g.add_argument("--lr", type=float, help="peak learning rate (AdamW, warmup then linear decay)")
@@ -202,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SECTIONS = {
-    "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout", "pooling"),
+    "model": ("n_heads", "n_layers", "d_model", "d_ff", "max_len", "vocab_size", "dropout", "pooling",
+              "ensemble"),
     "train": ("epochs", "batch_size", "lr", "patience", "monitor", "class_weights", "seed", "checkpoint_every",
               "precision", "compile", "ema_decay"),
     "data": ("text_column", "label_column", "positive_label"),

@@ -24,6 +24,7 @@ _OWN = {"model": ("n_encoder_layers", "n_decoder_layers", "tie_embeddings", "pos
         "decode": ("beam_size", "length_penalty", "max_new_tokens"),
         "data": ("source_column", "target_column", "target_file", "group_column")}
 _CLASSIFY_ONLY = {"class_weights": "--class-weights", "positive_label": "--positive", "pooling": "--pooling",
+                  "ensemble": "--ensemble",
                   "batch_size": "--batch-size "
                   "(translation batches by tokens: use --batch-tokens)"}
 

@@ -35,11 +35,17 @@ class ModelConfig:
     pooling: Literal["mean", "max", "cls"] = "mean"
     vocab_size: int = 8000
     max_len: int = 128
+    # > 1: that many models of this shape, trained one after another from seeds seed, seed + 1, ... on the same
+    # split and tokenizer; the run predicts the mean of their class probabilities (a deep ensemble).
+    ensemble: int = 1
 
     def validate(self) -> None:
         for name in ("d_model", "n_heads", "n_layers", "d_ff", "vocab_size", "max_len"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) or not 1 <= self.ensemble <= 32:
+            raise InputError(f"ensemble must be a whole number of models from 1 to 32, got {self.ensemble!r}; "
+                             "use e.g. --ensemble 5 (1 = a single model)")
         if self.d_model % self.n_heads:
             divisors = [h for h in range(1, self.d_model + 1) if self.d_model % h == 0]
             raise InputError(
@@ -214,7 +220,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # --preset is given (flags still override). Tuned with benchmarks/datasets.py on a 2-core CPU; see README.
 DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "sms-spam": {},
-    "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3, "pooling": "cls"},
+    "trec": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3, "pooling": "cls", "ensemble": 5},
              "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4,
                        "weight_decay": 0.1, "label_smoothing": 0.1, "ema_decay": 0.99}},
     "trec-fine": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},

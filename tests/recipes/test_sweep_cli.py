@@ -211,3 +211,15 @@ def test_a_child_process_that_dies_is_a_clear_error():
 
     with pytest.raises(RuntimeError, match="the process training heads-2-seed-0 ended abruptly"):
         _in_child(os._exit, 3, name="heads-2-seed-0")  # as when the kernel kills a run for memory
+
+
+def test_a_sweep_trains_single_models_even_from_an_ensemble_preset():
+    """The sweep's seeds are its repeats: each member is one model whatever the base config's ``ensemble``."""
+    from attnlab.config import preset
+    from attnlab.recipes.sweep import plan_sweep
+
+    base = preset("tiny").replace(model={"ensemble": 4})
+    plan = plan_sweep(base, [1, 2], [0, 1])
+    assert [(h, s) for h, s, _ in plan] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert all(cfg.model.ensemble == 1 and cfg.model.n_heads == h and cfg.train.seed == s for h, s, cfg in plan)
+    assert all(cfg.model.d_model == base.model.d_model for _, _, cfg in plan)

@@ -86,3 +86,34 @@ def test_gather_refuses_missing_or_repeated_rows():
         gather_rows(SINGLE, np.array([0, 0, 1, 2]), values, 4)
     with pytest.raises(RuntimeError, match="counted once"):
         gather_rows(SINGLE, np.array([0, 1, 2]), values[:3], 4)
+
+
+def test_an_ensemble_trains_member_by_member_under_torchrun(tmp_path):
+    """Two processes train each member data-parallel in turn; the written probabilities are the mean of the
+    saved members' (recomputed here in one process), and history.jsonl has each member's epochs once."""
+    out = tmp_path / "ens"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "attnlab", "train", str(FIXTURE), "--out", str(out), *TINY, "--ensemble", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["run"]["processes"] == 2 and report["run"]["training"]["ensemble"]["members"] == 2
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(h["member"], h["epoch"]) for h in history] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(("member-", "checkpoint"))]
+    loaded = load_classifier(out)
+    test = encode_run_splits(loaded, load_run_splits(out, loaded.config), parts=("test",))["test"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        proba = np.mean([torch.softmax(torch.from_numpy(predict_logits(m, test)).double(), dim=1).numpy()
+                         for m in loaded.model.members], axis=0)
+    finally:
+        torch.set_num_threads(threads)
+    with open(out / "predictions.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    written = np.array([[float(r[f"p_{lab}"]) for lab in loaded.labels] for r in rows])
+    np.testing.assert_allclose(written, proba, rtol=1e-5, atol=1e-7)
+    assert report["metrics"]["accuracy"] == float(np.mean(proba.argmax(1) == test.labels))

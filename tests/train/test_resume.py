@@ -4,6 +4,7 @@ it is; a damaged checkpoint or changed flags are refused."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,3 +172,58 @@ def test_translation_sigkill_then_resume_gives_the_same_model(pairs_tsv, tmp_pat
     ra = json.loads((reference / "report.json").read_text(encoding="utf-8"))
     rb = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert rb["metrics"] == ra["metrics"]
+
+
+def checkpoint_fingerprint(partial):
+    """The fingerprint of the checkpoint in ``partial`` (an ensemble member's ends in ``/member-<m>``), or None."""
+    try:
+        with safe_open(str(partial / "checkpoint.safetensors"), framework="pt") as fh:
+            return json.loads(fh.metadata()["attnlab_state"])["fingerprint"]
+    except Exception:
+        return None
+
+
+def test_ensemble_sigkill_in_the_second_member_then_resume_gives_the_same_run(tmp_path):
+    """Member 0 is kept as member-0.safetensors once finished; a kill inside member 1 resumes member 1 from its
+    checkpoint; a kill between the two (the checkpoint still member 0's) trains member 1 afresh. Both give the
+    uninterrupted ensemble exactly."""
+    from attnlab.train.resume import load_checkpoint, save_checkpoint
+
+    extra = ("--ensemble", "2", "--epochs", "3")
+    reference = tmp_path / "reference"
+    done = subprocess.run(command(reference, *extra), capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "killed"
+    partial = tmp_path / ".killed.partial"
+
+    def in_member_one(epoch, step):
+        fp = checkpoint_fingerprint(partial)
+        return fp is not None and fp.endswith("/member-1") and epoch >= 2 and step > 0
+
+    proc, _ = start_and_stop(out, signal.SIGKILL, in_member_one, *extra)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed in member 1"
+    assert (partial / "member-0.safetensors").is_file() and not (partial / "member-1.safetensors").exists()
+    between = tmp_path / ".between.partial"  # the same folder as if killed right after member 0 was kept
+    shutil.copytree(partial, between)
+    fp = checkpoint_fingerprint(partial)
+    state = load_checkpoint(partial / "checkpoint.safetensors", fingerprint=fp)
+    state.fingerprint = fp.replace("/member-1", "/member-0")
+    save_checkpoint(between / "checkpoint.safetensors", state)
+
+    def same_as_reference(run):
+        assert not [p.name for p in run.iterdir() if p.name.startswith(("member-", "checkpoint"))]
+        a, b = load_file(str(reference / "model.safetensors")), load_file(str(run / "model.safetensors"))
+        assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+        assert history(run) == history(reference)
+        ra = json.loads((reference / "report.json").read_text(encoding="utf-8"))
+        rb = json.loads((run / "report.json").read_text(encoding="utf-8"))
+        assert rb["metrics"] == ra["metrics"]
+        keep = ("members", "seeds", "best_epochs", "val_best", "test_accuracy")
+        assert {k: rb["run"]["training"]["ensemble"][k] for k in keep} == \
+            {k: ra["run"]["training"]["ensemble"][k] for k in keep}
+
+    for run in (out, tmp_path / "between"):
+        resumed = subprocess.run(command(run, *extra, "--resume"), capture_output=True, text=True, env=ENV,
+                                 timeout=300)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        same_as_reference(run)

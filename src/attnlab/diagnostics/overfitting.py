@@ -30,7 +30,18 @@ from attnlab.diagnostics.findings import DiagnosticOptions, Finding
 from attnlab.errors import InputError
 from attnlab.io import read_input_text
 
-__all__ = ["overfitting_findings", "read_history"]
+__all__ = ["first_member", "overfitting_findings", "read_history"]
+
+
+def first_member(records: Sequence[Mapping[str, Any]]) -> list:
+    """An ensemble run's history holds every member's epochs (each record has ``member``); its curves and the
+    overfitting check are those of the first member, as its report's training record. A single model's
+    history is returned whole.
+
+    >>> first_member([{"epoch": 1, "member": 0}, {"epoch": 1, "member": 1}])
+    [{'epoch': 1, 'member': 0}]
+    """
+    return [r for r in records if r.get("member", 0) == 0]
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:
@@ -53,7 +64,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
         records.append(record)
     if not records:
         raise InputError(f"{p} is empty; a history needs one JSON line per epoch with train_loss and val_loss")
-    return records
+    return first_member(records)
 
 
 def _losses(history: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[float], list[float]] | None:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from attnlab.config import ModelConfig
+from attnlab.errors import InputError
 from attnlab.models.classifier import EncoderClassifier
 
 
 def build_classifier(cfg: ModelConfig, *, n_classes: int, vocab_size: int, pad_id: int,
-                     pruned_heads: Mapping[int, Iterable[int]] | None = None) -> EncoderClassifier:
+                     pruned_heads: Mapping[int, Iterable[int]] | None = None):
     """An :class:`EncoderClassifier` of the configured shape. ``vocab_size`` is the trained tokenizer's.
+
+    ``cfg.ensemble`` > 1: an :class:`~attnlab.models.ensemble.EnsembleClassifier` of that many such models, built
+    one after another from the current torch RNG (member 0 gets the weights a single model would get).
 
     ``pruned_heads`` (``{layer: [original head index, ...]}``, as recorded in a pruned run's config.json)
     removes those heads after construction, so a pruned run's weights load into the model.
     """
     cfg.validate()
+    if cfg.ensemble > 1:
+        from attnlab.models.ensemble import EnsembleClassifier
+
+        if pruned_heads:
+            raise InputError("an ensemble's heads cannot be pruned; prune a single model (--ensemble 1)")
+        single = dataclasses.replace(cfg, ensemble=1)
+        return EnsembleClassifier([build_classifier(single, n_classes=n_classes, vocab_size=vocab_size, pad_id=pad_id)
+                                   for _ in range(cfg.ensemble)])
     model = EncoderClassifier(
         vocab_size=vocab_size,
         n_classes=n_classes,

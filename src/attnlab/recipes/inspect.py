@@ -220,9 +220,10 @@ def inspect_run(run_dir: str | Path, texts: Sequence[str] = (), *, out: str | Pa
         loaded = load_translator(run_dir)
         captured = capture_translator(loaded, texts, beam_size=opts.beam_size) if texts else []
     else:
-        from attnlab.train.checkpoint import load_classifier
+        from attnlab.train.checkpoint import load_classifier, require_single_model
 
         loaded = load_classifier(run_dir)
+        require_single_model(loaded, run_dir, "attention inspection")
         captured = capture_classifier(loaded, texts) if texts else []
     stats = _statistics(run_dir, task, loaded, opts) if opts.statistics else None
     doc = {"schema": INSPECT_SCHEMA, "run_dir": str(run_dir), "task": "translation" if task == "translate"

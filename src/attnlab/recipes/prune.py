@@ -31,7 +31,8 @@ from attnlab.io import RunDirectory, atomic_write_csv, atomic_write_json
 from attnlab.metrics.compare import paired_bootstrap_test
 from attnlab.recipes.run_data import SplitTexts, load_run_splits
 from attnlab.recipes.train_classifier import encode_split
-from attnlab.train.checkpoint import CONFIG_FILE, TOKENIZER_FILE, LoadedClassifier, load_classifier, save_classifier
+from attnlab.train.checkpoint import (CONFIG_FILE, TOKENIZER_FILE, LoadedClassifier, load_classifier, require_single_model,
+                                     save_classifier)
 from attnlab.train.loop import TensorData, predict_logits
 
 __all__ = ["PruneOptions", "encode_run_splits", "head_report", "prune_run", "time_inference"]
@@ -164,6 +165,7 @@ def prune_run(run_dir: str | Path, opts: PruneOptions = PruneOptions()) -> dict[
     _check_source(run_dir)
     out = Path(opts.out) if opts.out else run_dir.with_name(f"{run_dir.name}-pruned{round(opts.fraction * 100)}")
     loaded = load_classifier(run_dir)
+    require_single_model(loaded, run_dir, "head pruning")
     cfg, labels, pos = loaded.config, list(loaded.labels), loaded.positive_label
     n_heads = sum(len(ids) for ids in loaded.model.head_ids)
     room = sum(max(0, len(ids) - opts.min_heads_per_layer) for ids in loaded.model.head_ids)

@@ -41,7 +41,9 @@ def read_history(path: Path) -> list[dict[str, Any]] | None:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError):
         return None
-    return [r for r in rows if isinstance(r, dict) and "epoch" in r] or None
+    from attnlab.diagnostics.overfitting import first_member
+
+    return first_member([r for r in rows if isinstance(r, dict) and "epoch" in r]) or None
 
 
 def read_predictions(path: Path, report: Mapping[str, Any] | None = None) -> list[dict[str, Any]] | None:

@@ -59,14 +59,15 @@ def member_name(heads: int, seed: int) -> str:
 
 
 def plan_sweep(base: RunConfig, heads: Sequence[int], seeds: Sequence[int]) -> list[tuple[int, int, RunConfig]]:
-    """``(heads, seed, config)`` per member, head counts ascending; every config validated."""
+    """``(heads, seed, config)`` per member, head counts ascending; every config validated. Each member is one
+    model (a base config's ``ensemble`` is set to 1: the sweep's own seeds are its repeats)."""
     if not heads or not seeds:
         raise InputError("a sweep needs at least one head count and one seed; e.g. --heads 1,2,4,8 --seeds 0")
     for name, values in (("head count", heads), ("seed", seeds)):
         if len(set(values)) != len(values):
             raise InputError(f"each {name} may appear once; got {', '.join(map(str, values))}")
     check_head_counts(heads, d_model=base.model.d_model)
-    return [(h, s, base.replace(model={"n_heads": h}, train={"seed": s})) for h in sorted(heads) for s in seeds]
+    return [(h, s, base.replace(model={"n_heads": h, "ensemble": 1}, train={"seed": s})) for h in sorted(heads) for s in seeds]
 
 
 def measure_run(run_dir: str | Path, *, device: Any = "cpu", repeats: int = 3, latency_rows: int = 200

@@ -10,6 +10,7 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import time
 from collections import Counter
@@ -38,8 +39,9 @@ from attnlab.recipes.run_data import split_for_config
 from attnlab.models.builders import build_classifier
 from attnlab.train.checkpoint import TOKENIZER_FILE, save_classifier
 from attnlab.train.distributed import setup
-from attnlab.train.loop import Checkpointer, TensorData, fit, predict_logits
-from attnlab.train.resume import CHECKPOINT_FILE, TrainingState, load_checkpoint, run_fingerprint
+from attnlab.train.loop import Checkpointer, FitResult, TensorData, fit, predict_logits
+from attnlab.train.resume import (CHECKPOINT_FILE, TrainingState, load_checkpoint, load_member, member_file,
+                                  run_fingerprint, save_member)
 
 
 def choose_positive_label(cfg: RunConfig, label_names: list[str], train_labels: list[str]) -> tuple[str | None, str]:
@@ -79,25 +81,54 @@ def make_progress(console: Console) -> Progress:
                     TimeElapsedColumn(), console=console, transient=False)
 
 
+def member_fingerprint(fingerprint: str, member: int, n_members: int) -> str:
+    """The checkpoint fingerprint of ensemble member ``member`` (the run's own for a single model)."""
+    return fingerprint if n_members == 1 else f"{fingerprint}/member-{member}"
+
+
+def _resume_state(run: RunDirectory, fingerprint: str, n_members: int) -> tuple[TrainingState | None, list]:
+    """On resume: the finished ensemble members ``[(weights, record), ...]`` and the checkpoint of the member in
+    progress (``None`` when it had not written one yet, or the checkpoint is the last finished member's)."""
+    finished = []
+    while n_members > 1 and len(finished) < n_members and member_file(run.path, len(finished)).is_file():
+        finished.append(load_member(member_file(run.path, len(finished)),
+                                    fingerprint=member_fingerprint(fingerprint, len(finished), n_members)))
+    ckpt_path, m = run.path / CHECKPOINT_FILE, len(finished)
+    if not ckpt_path.is_file():
+        return None, finished
+    if m == n_members:  # every member finished: the checkpoint left behind is the last one's
+        load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m - 1, n_members))
+        return None, finished
+    try:
+        return load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m, n_members)), finished
+    except InputError:
+        if m == 0:
+            raise
+        # killed after member m - 1 was kept and before member m wrote a checkpoint: member m starts afresh
+        load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m - 1, n_members))
+        return None, finished
+
+
 def _tokenizer_and_state(ctx: Any, run: RunDirectory | None, cfg: RunConfig, train_texts: list[str],
-                         fingerprint: str) -> tuple[Tokenizer, TrainingState | None]:
-    """The run's tokenizer (trained on rank 0 and saved at once, or reloaded when resuming) and the checkpoint to
-    resume from; rank 0's on every rank."""
-    tokenizer, state = None, None
+                         fingerprint: str) -> tuple[Tokenizer, TrainingState | None, list]:
+    """The run's tokenizer (trained on rank 0 and saved at once, or reloaded when resuming), the checkpoint to
+    resume from and the ensemble members already finished; rank 0's on every rank."""
+    tokenizer, state, finished = None, None, []
     if ctx.is_main:
-        tok_path, ckpt_path = run.path / TOKENIZER_FILE, run.path / CHECKPOINT_FILE
+        tok_path = run.path / TOKENIZER_FILE
         if run.resumed and tok_path.is_file():
             tokenizer = load_tokenizer(tok_path)
-            state = load_checkpoint(ckpt_path, fingerprint=fingerprint) if ckpt_path.is_file() else None
+            state, finished = _resume_state(run, fingerprint, cfg.model.ensemble)
         else:
             tokenizer = train_tokenizer(train_texts, vocab_size=cfg.model.vocab_size)
             save_tokenizer(tokenizer, tok_path)
         history = run.path / "history.jsonl"  # the checkpoint's history is the truth (a kill may follow an append)
-        atomic_write_jsonl(history, state.history if state else [])
+        atomic_write_jsonl(history, [rec for _, doc in finished for rec in doc["history"]] +
+                           (state.history if state else []))
     if ctx.enabled:
         tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
-        state = ctx.broadcast(state)
-    return tokenizer, state
+        state, finished = ctx.broadcast((state, finished))
+    return tokenizer, state, finished
 
 
 def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | None = None,
@@ -125,7 +156,7 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
     fingerprint = run_fingerprint(cfg.to_dict(), split.fingerprint)
     run = RunDirectory(out_dir, resumable=True, resume=resume) if ctx.is_main else None
     with run if run is not None else contextlib.nullcontext():
-        tokenizer, state = _tokenizer_and_state(ctx, run, cfg, texts["train"], fingerprint)
+        tokenizer, state, finished = _tokenizer_and_state(ctx, run, cfg, texts["train"], fingerprint)
         enc, truncated = {}, {}
         for name in ("train", "val", "test"):
             enc[name], truncated[name] = encode_split(tokenizer, texts[name], label_idx[getattr(split, name)],
@@ -144,21 +175,55 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
             return {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "mcc": m["mcc"],
                     "balanced_accuracy": m["balanced_accuracy"]}
 
-        def train_and_test(on_epoch, progress) -> tuple[Any, np.ndarray]:
-            checkpointer = None if run is None else Checkpointer(run.path / CHECKPOINT_FILE, fingerprint,
+        def train_and_test(on_epoch, progress) -> tuple[list[FitResult], list[np.ndarray]]:
+            """Train the model (each ensemble member in turn) and return the fit results and test logits."""
+            n = cfg.model.ensemble
+            members = list(model.members) if n > 1 else [model]
+            results, test_logits = [], []
+            for m, member in enumerate(members):
+                if m < len(finished):  # kept by the interrupted run
+                    weights, doc = finished[m]
+                    member.load_state_dict(weights)
+                    results.append(FitResult(history=doc["history"], best_epoch=doc["best_epoch"],
+                                             best_score=doc["best_score"], stopped_early=doc["stopped_early"],
+                                             seconds=doc["seconds"]))
+                else:
+                    results.append(_train_member(m, member, on_epoch, progress, resume=state if m == len(finished)
+                                                 else None))
+                test_logits.append(predict_logits(member, enc["test"], device=device, ctx=ctx,  # every row once
+                                                  precision=cfg.train.precision))
+            return results, test_logits
+
+        def _train_member(m: int, member: torch.nn.Module, on_epoch, progress, *, resume) -> FitResult:
+            n = cfg.model.ensemble
+            member_fp = member_fingerprint(fingerprint, m, n)
+            checkpointer = None if run is None else Checkpointer(run.path / CHECKPOINT_FILE, member_fp,
                                                                  cfg.train.checkpoint_every)
+            train_cfg = cfg.train
+            if n > 1:  # member m: its own seed for the initial dropout stream and the batch order
+                train_cfg = dataclasses.replace(cfg.train, seed=cfg.train.seed + m)
+                torch.manual_seed(train_cfg.seed)
+
+            def tagged(record: dict[str, Any]) -> None:
+                if n > 1:
+                    record["member"] = m
+                on_epoch(record)
+
             try:
-                result = fit(model, enc["train"], enc["val"], train_cfg=cfg.train, evaluate=val_metrics,
-                             on_epoch=on_epoch, progress=progress, device=device, class_weights=class_weights,
-                             ctx=ctx, checkpointer=checkpointer, resume=state)
+                result = fit(member, enc["train"], enc["val"], train_cfg=train_cfg, evaluate=val_metrics,
+                             on_epoch=tagged, progress=progress, device=device, class_weights=class_weights,
+                             ctx=ctx, checkpointer=checkpointer, resume=resume)
             except KeyboardInterrupt:
                 if run is not None and (run.path / CHECKPOINT_FILE).is_file():
                     raise TrainingInterrupted(
                         f"the last checkpoint is in {run.path / CHECKPOINT_FILE}; run the same command with "
                         "--resume to continue from it") from None
                 raise
-            return result, predict_logits(model, enc["test"], device=device, ctx=ctx,  # every test row once
-                                          precision=cfg.train.precision)
+            if n > 1 and run is not None:  # kept until the run is complete: a resumed run skips this member
+                save_member(member_file(run.path, m), member.state_dict(), fingerprint=member_fp,
+                            history=result.history, best_epoch=result.best_epoch, best_score=result.best_score,
+                            stopped_early=result.stopped_early, seconds=result.seconds)
+            return result
 
         if run is None:  # other ranks train and evaluate their shards; only rank 0 writes
             with Progress(disable=True) as progress:
@@ -168,6 +233,21 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
         return _finish(run, ctx, cfg, console, train_and_test, t_start=t_start, data=data, split=split, texts=texts,
                        enc=enc, truncated=truncated, labels=labels, positive=positive,
                        positive_source=positive_source, model=model, tokenizer=tokenizer, device=device)
+
+
+def _ensemble_record(cfg: RunConfig, results: list[FitResult], test_logits: list[np.ndarray], y: np.ndarray, *,
+                     n_classes: int) -> dict[str, Any]:
+    """Each member's seed, best epoch, validation score and own test scores (the spread the average removes)."""
+    test = [classification_report(y, z.argmax(1), labels=list(range(n_classes)))["metrics"] for z in test_logits]
+    return {"members": len(results), "combine": "mean of probabilities",
+            "seeds": [cfg.train.seed + m for m in range(len(results))],
+            "best_epochs": [r.best_epoch for r in results],
+            "monitor": cfg.train.monitor,  # each member's best validation value of it
+            "val_best": [None if not np.isfinite(r.best_score) else
+                         float(-r.best_score if cfg.train.monitor == "val_loss" else r.best_score) for r in results],
+            "seconds": [round(r.seconds, 2) for r in results],
+            "test_accuracy": [float(t["accuracy"]) for t in test],
+            "test_macro_f1": [float(t["macro"]["f1"]) for t in test]}
 
 
 def _finish(run: RunDirectory, ctx: Any, cfg: RunConfig, console: Console, train_and_test, *, t_start: float,
@@ -181,12 +261,15 @@ def _finish(run: RunDirectory, ctx: Any, cfg: RunConfig, console: Console, train
         append_jsonl(history_path, record)
 
     with make_progress(console) as progress:
-        result, test_logits = train_and_test(on_epoch, progress)
+        results, test_logits = train_and_test(on_epoch, progress)
+    result = results[0]  # an ensemble's training record, curves and findings are its first member's
     (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)  # the finished run keeps the model, not the checkpoint
     save_classifier(run.path, model, cfg, labels=labels, positive_label=positive,
                     vocab_size=tokenizer.get_vocab_size(), pad_id=tokenizer.token_to_id("[PAD]"))
-    logits = torch.from_numpy(test_logits)
-    proba = torch.softmax(logits.double(), dim=1).numpy()
+    for m in range(len(results)):
+        member_file(run.path, m).unlink(missing_ok=True)  # now inside model.safetensors
+    # the mean of the members' probabilities (one member: its softmax), in float64
+    proba = np.mean([torch.softmax(torch.from_numpy(z).double(), dim=1).numpy() for z in test_logits], axis=0)
     y_true = [labels[i] for i in enc["test"].labels]
     y_pred = [labels[i] for i in proba.argmax(1)]
     report = score_predictions(y_true, y_pred, labels=labels, proba=proba, positive_label=positive,
@@ -209,8 +292,11 @@ def _finish(run: RunDirectory, ctx: Any, cfg: RunConfig, console: Console, train
                  "dataset": describe(cfg.data.source), "split_notes": list(split.notes)},
         "training": {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                      "stopped_early": result.stopped_early, "monitor": cfg.train.monitor,
-                     "selected_on": "validation", "seconds": round(result.seconds, 2)},
+                     "selected_on": "validation", "seconds": round(sum(r.seconds for r in results), 2)},
     }
+    if len(results) > 1:
+        report["run"]["training"]["ensemble"] = _ensemble_record(cfg, results, test_logits, enc["test"].labels,
+                                                                 n_classes=len(labels))
     # Exact duplicates (by the leakage key) were grouped into one split; near-duplicates can still
     # straddle splits, and an official test split cannot be regrouped. Label conflicts: whole data set.
     overlap = splits_overlap({"train": texts["train"], "validation": texts["val"], "test": texts["test"]},

@@ -247,7 +247,11 @@ def _subtitle(report: Mapping[str, Any]) -> str:
     run = report.get("run") or {}
     if run.get("data"):
         d, unit = run["data"], "segments" if report.get("task") == "translation" else "examples"
-        return f"Training run on {d['source']} · test split of {report.get('n')} {unit} · {run.get('created', '')}"
+        ens = (run.get("training") or {}).get("ensemble")
+        what = "Training run" if not ens else (
+            f"Ensemble of {ens['members']} models (each alone: test accuracy {min(ens['test_accuracy']):.3f}–"
+            f"{max(ens['test_accuracy']):.3f}; curves: member 0)")
+        return f"{what} on {d['source']} · test split of {report.get('n')} {unit} · {run.get('created', '')}"
     source = report.get("input") or {}
     if source.get("path"):
         return f"Evaluation of {source['path']} · {report.get('n')} examples"

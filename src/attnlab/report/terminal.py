@@ -120,8 +120,16 @@ def print_classification_summary(report: dict[str, Any], console: Console | None
                       f"{data['duplicate_rows']} duplicate texts kept together in one split)")
     training = run.get("training")
     if training:
-        console.print(f"[bold]Training[/bold] {training['epochs_run']} epochs, best validation "
-                      f"{training['monitor']} at epoch {training['best_epoch']}, {training['seconds']:.1f} s")
+        ens = training.get("ensemble")
+        if ens:
+            acc = ens["test_accuracy"]
+            console.print(f"[bold]Training[/bold] an ensemble of {ens['members']} models (seeds "
+                          f"{ens['seeds'][0]}–{ens['seeds'][-1]}; best epochs {', '.join(map(str, ens['best_epochs']))}), "
+                          f"{training['seconds']:.1f} s; the members alone: test accuracy {min(acc):.3f}–{max(acc):.3f} "
+                          f"(mean {sum(acc) / len(acc):.3f})")
+        else:
+            console.print(f"[bold]Training[/bold] {training['epochs_run']} epochs, best validation "
+                          f"{training['monitor']} at epoch {training['best_epoch']}, {training['seconds']:.1f} s")
     threshold = report.get("threshold")
     if threshold:
         tuned = f", tuned on {threshold['tuned_on']}" if threshold.get("tuned_on") else ""

@@ -112,6 +112,14 @@ def load_classifier(run_dir: str | Path, *, device: str | torch.device = "cpu") 
                             meta.get("positive_label"))
 
 
+def require_single_model(loaded: LoadedClassifier, run_dir: str | Path, what: str) -> None:
+    """Refuse an ensemble run for ``what`` (head maps, importance, pruning: properties of one model)."""
+    n = loaded.config.model.ensemble
+    if n > 1:
+        raise InputError(f"{run_dir} is an ensemble of {n} models; {what} works on one model: train the run again "
+                         "with --ensemble 1")
+
+
 SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE = "tokenizer_src.json", "tokenizer_tgt.json"
 
 

@@ -29,7 +29,8 @@ import torch
 from attnlab.errors import InputError
 from attnlab.io import RunDirectory, atomic_write_bytes
 
-__all__ = ["CHECKPOINT_FILE", "TrainingState", "load_checkpoint", "run_fingerprint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "TrainingState", "load_checkpoint", "load_member", "member_file", "run_fingerprint",
+           "save_checkpoint", "save_member"]
 
 CHECKPOINT_FILE = RunDirectory.checkpoint_name  # kept by a resumable RunDirectory whatever stops the run
 _FORMAT = "attnlab.checkpoint/1"
@@ -159,3 +160,47 @@ def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
         model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
         optimizer={"state": optim_state, "param_groups": doc["optimizer"]["param_groups"]},
         scheduler=doc["scheduler"], best=best, ema=ema, rng_torch=tensors.get("rng.torch"), rng_cuda=cuda)
+
+
+# An ensemble run (``--ensemble N``) trains its members one after another; each finished member is kept in the
+# run's folder as ``member-<m>.safetensors`` (its best weights, and its history in the metadata) until the run is
+# complete, so a resumed run trains only the members that were not finished.
+_MEMBER_FORMAT = "attnlab.member/1"
+
+
+def member_file(run_path: str | Path, member: int) -> Path:
+    return Path(run_path) / f"member-{member}.safetensors"
+
+
+def save_member(path: str | Path, weights: dict[str, torch.Tensor], *, fingerprint: str, history: list[dict[str, Any]],
+                best_epoch: int, best_score: float, stopped_early: bool, seconds: float) -> Path:
+    """Write one finished ensemble member atomically (weights as tensors, the rest as JSON metadata)."""
+    from safetensors.torch import save
+
+    doc = {"format": _MEMBER_FORMAT, "fingerprint": fingerprint, "history": history, "best_epoch": best_epoch,
+           "best_score": best_score if np.isfinite(best_score) else None, "stopped_early": stopped_early,
+           "seconds": seconds}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    atomic_write_bytes(path, save(tensors, metadata={"attnlab_member": json.dumps(doc)}))
+    return Path(path)
+
+
+def load_member(path: str | Path, *, fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(weights, record)`` of a member written by :func:`save_member`; refuses a damaged file or another run's."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            doc = json.loads((fh.metadata() or {})["attnlab_member"])
+            weights = {k: fh.get_tensor(k) for k in fh.keys()}
+        if doc.get("format") != _MEMBER_FORMAT:
+            raise KeyError("format")
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"the ensemble member {path} is damaged ({exc.__class__.__name__}); delete it and run the "
+                         "same command with --resume to train that member again") from None
+    if doc["fingerprint"] != fingerprint:
+        raise InputError(f"the ensemble member {path} belongs to a run with a different configuration or data split; "
+                         "resume with exactly the same data and flags as the interrupted run")
+    if doc["best_score"] is None:
+        doc["best_score"] = -np.inf
+    return weights, doc
