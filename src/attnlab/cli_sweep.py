@@ -45,6 +45,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume:
         raise InputError("attnlab sweep has no --resume: each member is a fresh training run; run the sweep again "
                          "(or resume one member with `attnlab train ... --resume --out DIR/heads-H-seed-S`)")
+    if args.ensemble is not None:
+        raise InputError("attnlab sweep trains single models (its --seeds are the repeats); drop --ensemble")
     heads = parse_int_list(args.heads_list, "--heads", minimum=1)
     seeds = parse_int_list(args.seeds_list, "--seeds")
     args.n_heads = 1  # a placeholder that divides any d_model; each member gets its own head count

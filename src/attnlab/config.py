@@ -225,7 +225,7 @@ DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                        "weight_decay": 0.1, "label_smoothing": 0.1, "ema_decay": 0.99}},
     "trec-fine": {"model": {"max_len": 40, "vocab_size": 4000, "dropout": 0.3},
                   "train": {"epochs": 30, "patience": 8, "monitor": "accuracy", "lr": 5e-4}},
-    "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1},
+    "movie-sentences": {"model": {"max_len": 64, "vocab_size": 8000, "dropout": 0.3, "n_layers": 1, "ensemble": 5},
                         "train": {"epochs": 8, "patience": 3, "monitor": "accuracy", "weight_decay": 0.1}},
     "20newsgroups": {"model": {"max_len": 192, "vocab_size": 16000, "n_layers": 1, "d_ff": 256, "dropout": 0.1},
                      "train": {"epochs": 4, "patience": 2, "monitor": "accuracy", "lr": 2e-3, "batch_size": 32}},

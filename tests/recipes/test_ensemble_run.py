@@ -110,6 +110,7 @@ def test_one_model_commands_refuse_an_ensemble(runs, argv, capsys, tmp_path):
     (["train", str(FIXTURE), "--ensemble", "0"], "ensemble must be"),
     (["train", str(FIXTURE), "--ensemble", "40"], "ensemble must be"),
     (["run", "--task", "translate", "--ensemble", "2"], "--ensemble applies to classification only"),
+    (["sweep", str(FIXTURE), "--heads", "1,2", "--ensemble", "2"], "drop --ensemble"),
 ])
 def test_bad_ensemble_flags(argv, message, capsys, tmp_path):
     code = main([*argv, "--out", str(tmp_path / "run")])
