@@ -227,3 +227,17 @@ def test_ensemble_sigkill_in_the_second_member_then_resume_gives_the_same_run(tm
                                  timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         same_as_reference(run)
+
+
+def test_resume_refuses_a_damaged_ensemble_member(tmp_path, capsys):
+    partial = tmp_path / ".ens.partial"
+    partial.mkdir()
+    save_tokenizer(train_tokenizer(["free prize now", "see you soon"], vocab_size=60, min_frequency=1),
+                   partial / "tokenizer.json")
+    (partial / "member-0.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    (partial / "checkpoint.safetensors").write_bytes(b"kept beside the members until the run is complete")
+    code = main(["train", str(FIXTURE), "--out", str(tmp_path / "ens"), *FLAGS, "--ensemble", "2", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "the ensemble member" in err and "damaged" in err and "--resume" in err
+    assert {"member-0.safetensors", "checkpoint.safetensors"} <= {p.name for p in partial.iterdir()}  # kept

@@ -5,6 +5,10 @@ evaluation -> findings and readiness verdict (incl. exact/near-duplicate overlap
 overfitting from the history) -> run directory (config.json, model.safetensors, tokenizer.json,
 history.jsonl, predictions.csv, report.json), built in a hidden folder and renamed into place only when
 complete.
+
+With ``model.ensemble`` = N > 1 the fit step trains N members in turn (member m from seed ``seed + m``, each with
+its own early stopping and checkpoints; a finished member is kept in the folder until the run is complete, so
+``--resume`` skips it) and the test probabilities are the mean of the members'.
 """
 
 from __future__ import annotations

@@ -123,26 +123,33 @@ def save_checkpoint(path: str | Path, state: TrainingState) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
-    """Read a checkpoint written by :func:`save_checkpoint`, refusing a damaged one or one from another run."""
+def _read_own_file(path: str | Path, *, key: str, fmt: str, fingerprint: str, what: str, retry: str
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and the JSON document (safetensors metadata ``key``) of a checkpoint or ensemble-member file,
+    with tied weights' aliases filled in; a damaged file, another format or another run's is refused in one line."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            doc = json.loads((fh.metadata() or {})[key])
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        doc = json.loads(meta["attnlab_state"])
-        if doc.get("format") != _FORMAT:
+        if doc.get("format") != fmt:
             raise KeyError("format")
         for alias, target in doc.get("aliases", {}).items():  # tied weights: one tensor under each name
             tensors[alias] = tensors[target]
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
-        raise InputError(f"the checkpoint {path} is damaged or not an attnlab checkpoint ({exc.__class__.__name__}); "
-                         "delete the interrupted run's folder and train again") from None
-    if doc["fingerprint"] != fingerprint:
-        raise InputError(f"the checkpoint {path} belongs to a run with a different configuration or data split; "
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"the {what} {path} is damaged or not an attnlab {what} ({exc.__class__.__name__}); "
+                         f"{retry}") from None
+    if doc.get("fingerprint") != fingerprint:
+        raise InputError(f"the {what} {path} belongs to a run with a different configuration or data split; "
                          "resume with exactly the same data and flags as the interrupted run")
+    return tensors, doc
+
+
+def load_checkpoint(path: str | Path, *, fingerprint: str) -> TrainingState:
+    """Read a checkpoint written by :func:`save_checkpoint`, refusing a damaged one or one from another run."""
+    tensors, doc = _read_own_file(path, key="attnlab_state", fmt=_FORMAT, fingerprint=fingerprint,
+                                  what="checkpoint", retry="delete the interrupted run's folder and train again")
     optim_state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -187,20 +194,9 @@ def save_member(path: str | Path, weights: dict[str, torch.Tensor], *, fingerpri
 
 def load_member(path: str | Path, *, fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(weights, record)`` of a member written by :func:`save_member`; refuses a damaged file or another run's."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            doc = json.loads((fh.metadata() or {})["attnlab_member"])
-            weights = {k: fh.get_tensor(k) for k in fh.keys()}
-        if doc.get("format") != _MEMBER_FORMAT:
-            raise KeyError("format")
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
-        raise InputError(f"the ensemble member {path} is damaged ({exc.__class__.__name__}); delete it and run the "
-                         "same command with --resume to train that member again") from None
-    if doc["fingerprint"] != fingerprint:
-        raise InputError(f"the ensemble member {path} belongs to a run with a different configuration or data split; "
-                         "resume with exactly the same data and flags as the interrupted run")
+    weights, doc = _read_own_file(path, key="attnlab_member", fmt=_MEMBER_FORMAT, fingerprint=fingerprint,
+                                  what="ensemble member",
+                                  retry="delete it and run the same command with --resume to train that member again")
     if doc["best_score"] is None:
         doc["best_score"] = -np.inf
     return weights, doc
