@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from attnlab.diagnostics.overfitting import first_member
 from attnlab.errors import InputError
 from attnlab.io import atomic_write_text, read_input_text
 from attnlab.report.schema import check_report
@@ -41,8 +42,6 @@ def read_history(path: Path) -> list[dict[str, Any]] | None:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError):
         return None
-    from attnlab.diagnostics.overfitting import first_member
-
     return first_member([r for r in rows if isinstance(r, dict) and "epoch" in r]) or None
 
 

@@ -67,7 +67,8 @@ def plan_sweep(base: RunConfig, heads: Sequence[int], seeds: Sequence[int]) -> l
         if len(set(values)) != len(values):
             raise InputError(f"each {name} may appear once; got {', '.join(map(str, values))}")
     check_head_counts(heads, d_model=base.model.d_model)
-    return [(h, s, base.replace(model={"n_heads": h, "ensemble": 1}, train={"seed": s})) for h in sorted(heads) for s in seeds]
+    return [(h, s, base.replace(model={"n_heads": h, "ensemble": 1}, train={"seed": s}))
+            for h in sorted(heads) for s in seeds]
 
 
 def measure_run(run_dir: str | Path, *, device: Any = "cpu", repeats: int = 3, latency_rows: int = 200

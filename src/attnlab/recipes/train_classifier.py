@@ -91,7 +91,7 @@ def member_fingerprint(fingerprint: str, member: int, n_members: int) -> str:
 
 
 def _resume_state(run: RunDirectory, fingerprint: str, n_members: int) -> tuple[TrainingState | None, list]:
-    """On resume: the finished ensemble members ``[(weights, record), ...]`` and the checkpoint of the member in
+    """On resume: the finished ensemble members ``[(weights, FitResult), ...]`` and the checkpoint of the member in
     progress (``None`` when it had not written one yet, or the checkpoint is the last finished member's)."""
     finished = []
     while n_members > 1 and len(finished) < n_members and member_file(run.path, len(finished)).is_file():
@@ -100,17 +100,16 @@ def _resume_state(run: RunDirectory, fingerprint: str, n_members: int) -> tuple[
     ckpt_path, m = run.path / CHECKPOINT_FILE, len(finished)
     if not ckpt_path.is_file():
         return None, finished
-    if m == n_members:  # every member finished: the checkpoint left behind is the last one's
-        load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m - 1, n_members))
-        return None, finished
-    try:
-        return load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m, n_members)), finished
-    except InputError:
-        if m == 0:
-            raise
-        # killed after member m - 1 was kept and before member m wrote a checkpoint: member m starts afresh
-        load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m - 1, n_members))
-        return None, finished
+    if m < n_members:
+        try:
+            return load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m, n_members)), finished
+        except InputError:
+            if m == 0:
+                raise
+    # the checkpoint is the last finished member's (killed before member m wrote one, or after every member
+    # finished): nothing to continue inside a member; checked, so another run's checkpoint is still refused
+    load_checkpoint(ckpt_path, fingerprint=member_fingerprint(fingerprint, m - 1, n_members))
+    return None, finished
 
 
 def _tokenizer_and_state(ctx: Any, run: RunDirectory | None, cfg: RunConfig, train_texts: list[str],
@@ -127,7 +126,7 @@ def _tokenizer_and_state(ctx: Any, run: RunDirectory | None, cfg: RunConfig, tra
             tokenizer = train_tokenizer(train_texts, vocab_size=cfg.model.vocab_size)
             save_tokenizer(tokenizer, tok_path)
         history = run.path / "history.jsonl"  # the checkpoint's history is the truth (a kill may follow an append)
-        atomic_write_jsonl(history, [rec for _, doc in finished for rec in doc["history"]] +
+        atomic_write_jsonl(history, [rec for _, done in finished for rec in done.history] +
                            (state.history if state else []))
     if ctx.enabled:
         tokenizer = Tokenizer.from_str(ctx.broadcast(tokenizer.to_str() if ctx.is_main else None))
@@ -186,11 +185,9 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
             results, test_logits = [], []
             for m, member in enumerate(members):
                 if m < len(finished):  # kept by the interrupted run
-                    weights, doc = finished[m]
+                    weights, result = finished[m]
                     member.load_state_dict(weights)
-                    results.append(FitResult(history=doc["history"], best_epoch=doc["best_epoch"],
-                                             best_score=doc["best_score"], stopped_early=doc["stopped_early"],
-                                             seconds=doc["seconds"]))
+                    results.append(result)
                 else:
                     results.append(_train_member(m, member, on_epoch, progress, resume=state if m == len(finished)
                                                  else None))
@@ -224,9 +221,7 @@ def train_classifier(cfg: RunConfig, out_dir: str | Path, *, console: Console | 
                         "--resume to continue from it") from None
                 raise
             if n > 1 and run is not None:  # kept until the run is complete: a resumed run skips this member
-                save_member(member_file(run.path, m), member.state_dict(), fingerprint=member_fp,
-                            history=result.history, best_epoch=result.best_epoch, best_score=result.best_score,
-                            stopped_early=result.stopped_early, seconds=result.seconds)
+                save_member(member_file(run.path, m), member.state_dict(), result, fingerprint=member_fp)
             return result
 
         if run is None:  # other ranks train and evaluate their shards; only rank 0 writes

@@ -179,24 +179,33 @@ def member_file(run_path: str | Path, member: int) -> Path:
     return Path(run_path) / f"member-{member}.safetensors"
 
 
-def save_member(path: str | Path, weights: dict[str, torch.Tensor], *, fingerprint: str, history: list[dict[str, Any]],
-                best_epoch: int, best_score: float, stopped_early: bool, seconds: float) -> Path:
-    """Write one finished ensemble member atomically (weights as tensors, the rest as JSON metadata)."""
+def save_member(path: str | Path, weights: dict[str, torch.Tensor], result: Any, *, fingerprint: str) -> Path:
+    """Write one finished ensemble member atomically: its weights as tensors, its
+    :class:`~attnlab.train.loop.FitResult` (history, best epoch and score, early stop, seconds) as JSON metadata."""
     from safetensors.torch import save
 
-    doc = {"format": _MEMBER_FORMAT, "fingerprint": fingerprint, "history": history, "best_epoch": best_epoch,
-           "best_score": best_score if np.isfinite(best_score) else None, "stopped_early": stopped_early,
-           "seconds": seconds}
+    doc = {"format": _MEMBER_FORMAT, "fingerprint": fingerprint, "history": result.history,
+           "best_epoch": result.best_epoch,
+           "best_score": result.best_score if np.isfinite(result.best_score) else None,
+           "stopped_early": result.stopped_early, "seconds": result.seconds}
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     atomic_write_bytes(path, save(tensors, metadata={"attnlab_member": json.dumps(doc)}))
     return Path(path)
 
 
-def load_member(path: str | Path, *, fingerprint: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(weights, record)`` of a member written by :func:`save_member`; refuses a damaged file or another run's."""
+def load_member(path: str | Path, *, fingerprint: str) -> tuple[dict[str, torch.Tensor], Any]:
+    """``(weights, FitResult)`` of a member written by :func:`save_member`; refuses a damaged file or another run's."""
+    from attnlab.train.loop import FitResult  # loop imports this module
+
     weights, doc = _read_own_file(path, key="attnlab_member", fmt=_MEMBER_FORMAT, fingerprint=fingerprint,
                                   what="ensemble member",
                                   retry="delete it and run the same command with --resume to train that member again")
-    if doc["best_score"] is None:
-        doc["best_score"] = -np.inf
-    return weights, doc
+    try:
+        result = FitResult(history=list(doc["history"]), best_epoch=int(doc["best_epoch"]),
+                           best_score=-np.inf if doc["best_score"] is None else float(doc["best_score"]),
+                           stopped_early=bool(doc["stopped_early"]), seconds=float(doc["seconds"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the ensemble member {path} is damaged or not an attnlab ensemble member "
+                         f"({exc.__class__.__name__}); delete it and run the same command with --resume to train "
+                         "that member again") from None
+    return weights, result
